@@ -1,0 +1,77 @@
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
+import type { Command } from 'commander';
+import { loadConfig } from '../../config.js';
+import { createLogger } from '../../logger.js';
+import { openStoreFor, startServer } from '../../server.js';
+import { createServices, keyringFrom } from '../../services/index.js';
+
+function parseWorkers(text: string): number {
+  if (text === 'auto') return availableParallelism();
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 64) throw new Error(`--workers: must be an integer from 1 to 64 or "auto", got "${text}"`);
+  return Number(text);
+}
+
+/** Runs until SIGTERM/SIGINT, then stops accepting, finishes in-flight work and closes the store. */
+async function serveOne(options: { print: boolean; ensureDefaultApp: boolean }): Promise<void> {
+  const config = loadConfig();
+  const server = await startServer(config, { print: options.print ? undefined : null, ensureDefaultApp: options.ensureDefaultApp });
+  const stop = (signal: string) => {
+    server.logger.info({ signal }, 'shutting down');
+    server.close().then(
+      () => process.exit(0),
+      (error) => {
+        server.logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+/**
+ * `--workers N`: a node:cluster primary that prepares the store once (default app, migrations), then forks
+ * N workers sharing the listening port. Workers share all state through the store, so any worker may
+ * serve any request; a worker that dies is replaced.
+ */
+async function servePrimary(workers: number): Promise<void> {
+  const config = loadConfig();
+  const store = await openStoreFor(config);
+  const services = createServices({ config, store, keyring: keyringFrom(config), logger: createLogger('silent') });
+  const { generatedKey } = await services.apps.ensureDefaultApp(config.apiKey);
+  await store.close();
+  if (generatedKey) {
+    process.stdout.write(`API key of the "default" app (shown once; store it now): ${generatedKey}\n`);
+  }
+  let stopping = false;
+  const fork = (index: number) => cluster.fork({ OTPD_WORKER_INDEX: String(index) });
+  for (let i = 0; i < workers; i++) fork(i);
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      return;
+    }
+    process.stderr.write(`otpd: worker ${worker.process.pid} exited (${signal ?? code}); starting another\n`);
+    fork(0);
+  });
+  const stop = () => {
+    stopping = true;
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('serve the HTTP API (SQLite by default; OTPD_REDIS_URL for Redis)')
+    .option('--workers <n>', 'worker processes sharing the port (a number, or "auto" for one per core)', '1')
+    .action(async (options: { workers: string }) => {
+      const workers = parseWorkers(options.workers);
+      if (cluster.isWorker) return serveOne({ print: process.env.OTPD_WORKER_INDEX === '0', ensureDefaultApp: false });
+      if (workers === 1) return serveOne({ print: true, ensureDefaultApp: true });
+      return servePrimary(workers);
+    });
+}

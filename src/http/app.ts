@@ -1,0 +1,73 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Logger } from 'pino';
+import { newId } from '../core/ids.js';
+import { OtpdError } from '../errors.js';
+import type { Services } from '../services/index.js';
+import { requestLogFields } from './logging.js';
+import nativeApi from './native/index.js';
+import health from './native/health.js';
+import { sendProblem } from './problem.js';
+
+export interface AppOptions {
+  services: Services;
+  logger: Logger;
+  trustProxy: boolean;
+  /** Base URL for links in answers (hosted page); known once the port is bound. */
+  publicUrl: () => string;
+}
+
+const REQUEST_ID = /^[\w.:-]{1,64}$/;
+
+/**
+ * The HTTP application: native API, dialects and pages as plugins over the same services.
+ * `server.ts` starts the process; tests build this directly through `test/helper.ts`.
+ */
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: options.logger as FastifyBaseLogger,
+    // One log line per request, written by the onResponse hook below with a URL cleaned of secrets.
+    logController: new LogController({ disableRequestLogging: true }),
+    trustProxy: options.trustProxy,
+    bodyLimit: 64 * 1024,
+    requestTimeout: 30_000,
+    connectionTimeout: 60_000,
+    return503OnClosing: true,
+    genReqId: (request) => {
+      const incoming = request.headers['x-request-id'];
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : newId('req');
+    },
+    ajv: {
+      customOptions: {
+        // Unknown fields are errors, not silently dropped; types are not coerced in bodies.
+        removeAdditional: false,
+        coerceTypes: false,
+        allErrors: true,
+        useDefaults: true,
+      },
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.decorateRequest('principal', null);
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('X-Request-Id', request.id);
+  });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    reply.header('X-Content-Type-Options', 'nosniff');
+    reply.header('Referrer-Policy', 'no-referrer');
+    if (!reply.hasHeader('Cache-Control')) reply.header('Cache-Control', 'no-store');
+    return payload;
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info({ ...requestLogFields(request), statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+  });
+
+  app.setErrorHandler((error, request, reply) => sendProblem(request, reply, error));
+  app.setNotFoundHandler((request, reply) => sendProblem(request, reply, new OtpdError('ROUTE_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`)));
+
+  await app.register(health, { services: options.services });
+  await app.register(nativeApi, { prefix: '/v1', services: options.services });
+
+  return app;
+}

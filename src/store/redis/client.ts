@@ -1,0 +1,210 @@
+import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
+import { OtpdError } from '../../errors.js';
+import type { ScriptDefinition } from './scripts.js';
+
+/**
+ * One connection (standalone or Cluster) configured to fail fast: a store call made while Redis is away
+ * rejects within about a second with STORE_UNAVAILABLE instead of queueing, so requests answer 503 rather
+ * than pile up; meanwhile the client reconnects forever with a capped backoff, and calls succeed again on
+ * their own once Redis is back. Scripts are registered with `defineCommand`, which sends EVALSHA and falls
+ * back to EVAL on NOSCRIPT (and sends EVAL first on every new socket), so a restarted Redis with an empty
+ * script cache needs nothing from us.
+ */
+
+export interface ConnectionOptions {
+  urls: string[];
+  cluster: boolean;
+  /** Per-command deadline. */
+  commandTimeoutMs?: number;
+  /** How long opening waits for the first ready connection. */
+  readyTimeoutMs?: number;
+}
+
+/** The commands the store uses outside scripts (reads and single-command writes). */
+export interface Commands {
+  hgetall(key: string): Promise<Record<string, string>>;
+  hget(key: string, field: string): Promise<string | null>;
+  hmget(key: string, ...fields: string[]): Promise<(string | null)[]>;
+  hvals(key: string): Promise<string[]>;
+  smembers(key: string): Promise<string[]>;
+  get(key: string): Promise<string | null>;
+  del(...keys: string[]): Promise<number>;
+}
+
+type ScriptFunction = (...keysAndArgs: string[]) => Promise<unknown>;
+
+const DEFAULT_COMMAND_TIMEOUT_MS = 1000;
+const DEFAULT_READY_TIMEOUT_MS = 5000;
+const MAX_RECONNECT_DELAY_MS = 1000;
+
+/** 100, 200, 400, 800 ms, then every second, forever: Redis coming back is picked up within a second. */
+function reconnectDelay(times: number): number {
+  return Math.min(50 * 2 ** Math.min(times, 5), MAX_RECONNECT_DELAY_MS);
+}
+
+interface ParsedUrl {
+  host: string;
+  port: number;
+  username?: string;
+  password?: string;
+  db?: number;
+  tls: boolean;
+}
+
+function parseRedisUrl(raw: string): ParsedUrl {
+  const url = new URL(raw);
+  const parsed: ParsedUrl = { host: url.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1', port: url.port ? Number(url.port) : 6379, tls: url.protocol === 'rediss:' };
+  if (url.username) parsed.username = decodeURIComponent(url.username);
+  if (url.password) parsed.password = decodeURIComponent(url.password);
+  const db = url.pathname.replace(/^\//, '');
+  if (db) parsed.db = Number(db);
+  return parsed;
+}
+
+/** Rejections Redis gives while it cannot serve (starting, failing over, out of memory), as opposed to bugs. */
+const UNAVAILABLE_REPLIES = /^(LOADING|BUSY|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|NOREPLICAS|OOM)\b/;
+
+/**
+ * STORE_UNAVAILABLE for every failure to reach Redis (refused, closed, timed out, retries exhausted, cluster
+ * not ready) and for replies meaning "cannot serve now"; other Redis replies are bugs and stay as they are.
+ */
+export function toStoreError(error: unknown): unknown {
+  if (error instanceof OtpdError) return error;
+  if (!(error instanceof Error)) return new OtpdError('STORE_UNAVAILABLE', `Redis is unavailable: ${String(error)}`, { cause: error });
+  if (error.name === 'ReplyError' && !UNAVAILABLE_REPLIES.test(error.message)) return error;
+  return new OtpdError('STORE_UNAVAILABLE', `Redis is unavailable: ${error.message}`, { cause: error });
+}
+
+export class RedisConnection {
+  readonly commands: Commands;
+  private readonly deadlineMs: number;
+  private lastError: Error | undefined;
+
+  private constructor(
+    private readonly client: Redis | Cluster,
+    commandTimeoutMs: number,
+  ) {
+    this.commands = client as unknown as Commands;
+    // ioredis enforces commandTimeout per command; this outer deadline also bounds paths it does not cover
+    // (cluster redirections and retries), so no store call can hang.
+    this.deadlineMs = commandTimeoutMs * 2 + 500;
+    // Without a listener ioredis prints every connection error; each call reports its own failure instead.
+    client.on('error', (error: Error) => {
+      this.lastError = error;
+    });
+  }
+
+  static async open(options: ConnectionOptions, scripts: readonly ScriptDefinition[]): Promise<RedisConnection> {
+    if (options.urls.length === 0) throw new OtpdError('CONFIG', 'no Redis URL given');
+    const commandTimeout = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    const urls = options.urls.map(parseRedisUrl);
+    const first = urls[0]!;
+    const common: RedisOptions = {
+      commandTimeout,
+      connectTimeout: Math.max(commandTimeout, 1000),
+      maxRetriesPerRequest: 1,
+      ...(first.username === undefined ? {} : { username: first.username }),
+      ...(first.password === undefined ? {} : { password: first.password }),
+      ...(first.tls ? { tls: {} } : {}),
+    };
+    const scriptTable = Object.fromEntries(scripts.map((s) => [s.name, { lua: s.lua, numberOfKeys: s.numberOfKeys, readOnly: s.readOnly ?? false }]));
+
+    let client: Redis | Cluster;
+    if (options.cluster || urls.length > 1) {
+      const nodes: ClusterNode[] = urls.map((u) => ({ host: u.host, port: u.port }));
+      client = new Cluster(nodes, {
+        enableOfflineQueue: false,
+        clusterRetryStrategy: reconnectDelay,
+        scripts: scriptTable,
+        redisOptions: common,
+      });
+    } else {
+      client = new Redis({
+        ...common,
+        host: first.host,
+        port: first.port,
+        ...(first.db === undefined ? {} : { db: first.db }),
+        enableOfflineQueue: false,
+        retryStrategy: reconnectDelay,
+        scripts: scriptTable,
+      });
+    }
+    const connection = new RedisConnection(client, commandTimeout);
+    await connection.waitReady(options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS, options.urls);
+    return connection;
+  }
+
+  private waitReady(timeoutMs: number, urls: string[]): Promise<void> {
+    const client = this.client;
+    if (client.status === 'ready') return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        client.removeListener('ready', onReady);
+        client.disconnect();
+        const reason = this.lastError ? `: ${this.lastError.message}` : '';
+        reject(new OtpdError('STORE_UNAVAILABLE', `Redis is unavailable: no connection to ${urls.map(redactUrl).join(', ')} within ${timeoutMs} ms${reason}`, { cause: this.lastError }));
+      }, timeoutMs);
+      const onReady = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      client.once('ready', onReady);
+    });
+  }
+
+  /** Runs one Redis operation, mapping failures to STORE_UNAVAILABLE and bounding its duration. */
+  async guard<T>(operation: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new OtpdError('STORE_UNAVAILABLE', `Redis is unavailable: no answer within ${this.deadlineMs} ms`)), this.deadlineMs);
+    });
+    try {
+      return await Promise.race([operation(), deadline]);
+    } catch (error) {
+      throw toStoreError(error);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Runs a registered script: keys first (they route the call in a cluster), then arguments. */
+  run(script: ScriptDefinition, keys: string[], args: (string | number)[]): Promise<unknown> {
+    if (keys.length !== script.numberOfKeys) throw new Error(`${script.name} takes ${script.numberOfKeys} keys, got ${keys.length}`);
+    const call = (this.client as unknown as Record<string, ScriptFunction>)[script.name];
+    if (!call) throw new Error(`script ${script.name} is not registered`);
+    return this.guard(() => call.call(this.client, ...keys, ...args.map(String)));
+  }
+
+  /** Every master answers PING (in a cluster, each shard is a part of the store). */
+  ping(): Promise<void> {
+    return this.guard(async () => {
+      const nodes = this.client instanceof Cluster ? this.client.nodes('master') : [this.client];
+      if (nodes.length === 0) throw new OtpdError('STORE_UNAVAILABLE', 'Redis is unavailable: no cluster master is known');
+      await Promise.all(nodes.map((node) => node.ping()));
+    });
+  }
+
+  /** QUIT when connected (replies already owed still arrive), otherwise just drop the reconnect loop. */
+  async close(): Promise<void> {
+    const client = this.client;
+    if (client.status === 'ready') {
+      try {
+        await this.guard(() => client.quit());
+        return;
+      } catch {
+        // Fall through: whatever the reason, make sure no socket or timer is left behind.
+      }
+    }
+    client.disconnect();
+  }
+}
+
+function redactUrl(raw: string): string {
+  try {
+    const url = new URL(raw);
+    if (url.password) url.password = '***';
+    return url.toString();
+  } catch {
+    return raw;
+  }
+}

@@ -1,0 +1,107 @@
+import { settingsFromStored } from '../../core/settings.js';
+import type { VerificationRecord } from '../../core/verification.js';
+import type { ApiKeyRecord, AppRecord } from '../store.js';
+
+/**
+ * Records ⇄ Redis hash fields. Field names are one or two letters and null fields are left out: a
+ * verification hash stays a small listpack (Redis' compact encoding for hashes of short values), which is
+ * what keeps memory per pending verification low. Numbers are written as decimal integers, which listpack
+ * stores as integers. The verification id is the key itself and is not repeated inside.
+ *
+ * The Lua scripts (scripts.ts) read and write these same names: a appId, s status, h codeHash, k codeKid,
+ * n attempts, m maxAttempts, c sends, e expiresAt, l lastSentAt, u updatedAt, d deliveryStatus,
+ * p deliveryProvider, pm providerMessageId, fr failureReason. Only the scripts change them after creation.
+ */
+const VERIFICATION_FIELDS = {
+  appId: 'a',
+  to: 't',
+  channel: 'ch',
+  status: 's',
+  codeHash: 'h',
+  codeKid: 'k',
+  attempts: 'n',
+  maxAttempts: 'm',
+  sends: 'c',
+  locale: 'lo',
+  metadata: 'md',
+  expiresAt: 'e',
+  createdAt: 'cr',
+  updatedAt: 'u',
+  lastSentAt: 'l',
+  deliveryStatus: 'd',
+  deliveryProvider: 'p',
+  providerMessageId: 'pm',
+  failureReason: 'fr',
+} as const satisfies Record<Exclude<keyof VerificationRecord, 'id'>, string>;
+
+/** Flat [field, value, …] list for HSET, nulls omitted. */
+export function verificationToFields(record: VerificationRecord): string[] {
+  const out: string[] = [];
+  for (const [name, field] of Object.entries(VERIFICATION_FIELDS) as [keyof typeof VERIFICATION_FIELDS, string][]) {
+    const value = record[name];
+    if (value === null) continue;
+    out.push(field, typeof value === 'object' ? JSON.stringify(value) : String(value));
+  }
+  return out;
+}
+
+/** A flat [field, value, …] list (what HGETALL gives a Lua script) as an object. */
+export function pairsToObject(flat: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!Array.isArray(flat)) return out;
+  for (let i = 0; i + 1 < flat.length; i += 2) out[String(flat[i])] = String(flat[i + 1]);
+  return out;
+}
+
+/** undefined when the hash is missing (empty) or belongs to another app, which must look the same. */
+export function verificationFromHash(id: string, hash: Record<string, string>, appId: string): VerificationRecord | undefined {
+  if (hash.a === undefined || hash.a !== appId) return undefined;
+  const optional = (field: string): string | null => hash[field] ?? null;
+  const integer = (field: string): number => Number(hash[field]);
+  const metadata = optional('md');
+  return {
+    id,
+    appId: hash.a,
+    to: hash.t ?? '',
+    channel: hash.ch as VerificationRecord['channel'],
+    status: hash.s as VerificationRecord['status'],
+    codeHash: hash.h ?? '',
+    codeKid: hash.k ?? '',
+    attempts: integer('n'),
+    maxAttempts: integer('m'),
+    sends: integer('c'),
+    locale: optional('lo'),
+    metadata: metadata === null ? null : (JSON.parse(metadata) as Record<string, unknown>),
+    expiresAt: integer('e'),
+    createdAt: integer('cr'),
+    updatedAt: integer('u'),
+    lastSentAt: integer('l'),
+    deliveryStatus: hash.d as VerificationRecord['deliveryStatus'],
+    deliveryProvider: optional('p'),
+    providerMessageId: optional('pm'),
+    failureReason: optional('fr'),
+  };
+}
+
+export function appFromHash(id: string, hash: Record<string, string>): AppRecord | undefined {
+  if (hash.n === undefined) return undefined;
+  return {
+    id,
+    name: hash.n,
+    settings: settingsFromStored(JSON.parse(hash.s ?? '{}') as Record<string, unknown>),
+    createdAt: Number(hash.c),
+    updatedAt: Number(hash.u),
+  };
+}
+
+export function apiKeyFromHash(hashOfKey: string, hash: Record<string, string>): ApiKeyRecord | undefined {
+  if (hash.i === undefined || hash.a === undefined) return undefined;
+  return {
+    id: hash.i,
+    appId: hash.a,
+    hash: hashOfKey,
+    prefix: hash.p ?? '',
+    createdAt: Number(hash.c),
+    revokedAt: hash.r === undefined ? null : Number(hash.r),
+  };
+}

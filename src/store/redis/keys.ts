@@ -1,0 +1,92 @@
+import { routingTagOfVerificationId } from '../../core/ids.js';
+
+/**
+ * The Redis key layout, in one place. `P` is the configured prefix (`otpd:` by default).
+ *
+ *   P v:{T}:<verificationId>        hash    one verification (fields in codec.ts); expires at expiresAt + 24 h
+ *   P p:{T}:<appId>:<to>            string  id of the destination's pending verification; expires at expiresAt
+ *   P {apps}:a:<appId>              hash    app: n name, s settings JSON, c createdAt, u updatedAt; permanent
+ *   P {apps}:names                  hash    app name → app id (name uniqueness); permanent
+ *   P {apps}:k:<keyHash>            hash    API key: i id, a appId, p prefix, c createdAt, r revokedAt; permanent
+ *   P {apps}:ki                     hash    API key id → key hash (revoke by id); permanent
+ *   P {apps}:ka:<appId>             set     key hashes of one app (list, cascade delete); permanent
+ *   P i:<scope>:<key>               hash    idempotency entry: f fingerprint, r response JSON; expires with its ttl
+ *   P q:<windowStart>:<key>         string  fixed-window counter; expires when the window ends
+ *   P c:<key>                       string  claimOnce marker (SET NX PX); expires with its ttl
+ *   P r:<namespace>:<id>            hash    versioned document: v version, d JSON; permanent unless given a ttl
+ *
+ * `{T}` is the verification id's routing tag (core/ids.ts), the same for every verification of one
+ * (app, destination). Used as the Redis Cluster hash tag, it puts a destination's verifications and its
+ * pending index in one slot, so "create supersedes the pending one and carries its attempts" is one script.
+ * Apps and API keys are few and small; one `{apps}` tag keeps their multi-key scripts in one slot too.
+ */
+export class RedisKeys {
+  constructor(readonly prefix: string) {
+    // A brace in the prefix would become the hash tag of every key and silently put the whole store in
+    // one cluster slot; refuse it instead.
+    if (/[{}]/.test(prefix)) throw new Error(`the Redis key prefix must not contain { or }, got ${JSON.stringify(prefix)}`);
+  }
+
+  /** `P v:{T}:` — verification keys of one routing tag are this stem plus the id. */
+  verificationStem(tag: string): string {
+    return `${this.prefix}v:{${tag}}:`;
+  }
+
+  /** undefined for a string that is not a well-formed verification id (it cannot exist). */
+  verification(id: string): string | undefined {
+    const tag = routingTagOfVerificationId(id);
+    return tag === undefined ? undefined : this.verificationStem(tag) + id;
+  }
+
+  /** `P p:{T}:` — the pending index key is this stem plus `<appId>:<to>`; Lua rebuilds it the same way. */
+  pendingStem(tag: string): string {
+    return `${this.prefix}p:{${tag}}:`;
+  }
+
+  pending(tag: string, appId: string, to: string): string {
+    return `${this.pendingStem(tag)}${appId}:${to}`;
+  }
+
+  app(appId: string): string {
+    return `${this.prefix}{apps}:a:${appId}`;
+  }
+
+  appNames(): string {
+    return `${this.prefix}{apps}:names`;
+  }
+
+  /** `P {apps}:k:` — API key hashes are this stem plus the key's SHA-256. */
+  apiKeyStem(): string {
+    return `${this.prefix}{apps}:k:`;
+  }
+
+  apiKey(hash: string): string {
+    return this.apiKeyStem() + hash;
+  }
+
+  apiKeyIds(): string {
+    return `${this.prefix}{apps}:ki`;
+  }
+
+  appApiKeys(appId: string): string {
+    return `${this.prefix}{apps}:ka:${appId}`;
+  }
+
+  // Scopes and namespaces are encoded so a `:` inside one cannot make two (scope, key) pairs collide;
+  // the last component may contain anything.
+  idempotency(scope: string, key: string): string {
+    return `${this.prefix}i:${encodeURIComponent(scope)}:${key}`;
+  }
+
+  counter(key: string, windowStart: number): string {
+    return `${this.prefix}q:${windowStart}:${key}`;
+  }
+
+  claim(key: string): string {
+    return `${this.prefix}c:${key}`;
+  }
+
+  record(namespace: string, id: string): string {
+    return `${this.prefix}r:${encodeURIComponent(namespace)}:${id}`;
+  }
+}

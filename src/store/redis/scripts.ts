@@ -1,0 +1,467 @@
+/**
+ * The Lua scripts behind every decision the Redis store makes. Redis runs a script to completion without
+ * running any other client's command in between, so each read-decide-write below is one atomic step, the
+ * way one SQL transaction is for the SQLite store (standards T2: no check-then-act race, across any number
+ * of otpd processes).
+ *
+ * The verification scripts mirror src/core/verification.ts rule for rule and in the same order; the field
+ * names are those of codec.ts. Times arrive as decimal strings of epoch milliseconds and are written back
+ * through `int()`: Lua 5.1 numbers are doubles (exact below 2^53) and its default number-to-string
+ * conversion keeps only 14 significant digits, so no number is ever converted implicitly.
+ *
+ * In Redis Cluster, every key a script touches shares one hash tag (keys.ts), including keys the script
+ * builds itself (the superseded verification, the pending index on resend): they are in the script's slot
+ * by construction.
+ */
+
+export interface ScriptDefinition {
+  /** Command name registered with ioredis `defineCommand` (EVALSHA, falling back to EVAL on NOSCRIPT). */
+  name: string;
+  numberOfKeys: number;
+  lua: string;
+  readOnly?: boolean;
+}
+
+const INT = `local function int(x) return string.format('%.0f', x) end\n`;
+
+/**
+ * Create a verification, superseding the destination's pending one (decisions 2, core
+ * `attemptsCarriedFrom`). Atomic because the pending index is read, the previous verification canceled, its
+ * attempts carried and the new one written with nothing in between: two concurrent creates for one
+ * destination cannot both carry from the same predecessor, nor leave two verifications pending.
+ *
+ * KEYS: 1 new verification, 2 pending index of (app, to).
+ * ARGV: 1 verification key stem `P v:{T}:`, 2 id, 3 now, 4 grace ms kept after expiry, 5.. field/value pairs.
+ * Returns { supersededId or nil, stored attempts }.
+ */
+export const CREATE_VERIFICATION: ScriptDefinition = {
+  name: 'otpdCreateVerification',
+  numberOfKeys: 2,
+  lua:
+    INT +
+    `
+local key, index = KEYS[1], KEYS[2]
+local stem, id, now, grace = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local record = {}
+for i = 5, #ARGV - 1, 2 do record[ARGV[i]] = ARGV[i + 1] end
+if redis.call('EXISTS', key) == 1 then return redis.error_reply('ERR verification ' .. id .. ' already exists') end
+
+local carried, superseded = 0, false
+local previousId = redis.call('GET', index)
+if previousId then
+  local previous = stem .. previousId
+  local p = redis.call('HMGET', previous, 'a', 's', 'e', 'n')
+  if p[1] == record.a and p[2] == 'pending' then
+    -- A pending verification leaves the index either way: canceled when superseded, expired when stale.
+    if now >= tonumber(p[3]) then
+      redis.call('HSET', previous, 's', 'expired', 'u', ARGV[3])
+    else
+      carried = tonumber(p[4])
+      redis.call('HSET', previous, 's', 'canceled', 'u', ARGV[3])
+      superseded = previousId
+    end
+  end
+end
+
+local attempts = math.max(tonumber(record.n), carried)
+local fields = {}
+for i = 5, #ARGV - 1, 2 do
+  fields[#fields + 1] = ARGV[i]
+  fields[#fields + 1] = (ARGV[i] == 'n') and int(attempts) or ARGV[i + 1]
+end
+redis.call('HSET', key, unpack(fields))
+local expiresAt = tonumber(record.e)
+redis.call('PEXPIRE', key, int(math.max(1, expiresAt + grace - now)))
+if record.s == 'pending' then
+  redis.call('SET', index, id, 'PX', int(math.max(1, expiresAt - now)))
+end
+return { superseded, attempts }
+`,
+};
+
+/**
+ * One check of a code (core `decideCheck`): not pending → expired → locked → match → wrong (+1, locking at
+ * max). Atomic because the attempt count is read, compared and incremented in one step: concurrent wrong
+ * guesses from any number of processes can never count past `maxAttempts`, and two right guesses cannot
+ * both be approved (standards T1, T2).
+ *
+ * The comparison is Lua string equality of keyed digests: HMAC(code-hash subkey, code bound to this
+ * verification), computed by otpd. Even if its timing varied with the first differing byte, that would
+ * reveal how much of an HMAC output matches; without the server secret nobody can pick a code whose digest
+ * shares a prefix with the stored one, so the leak says nothing about the code (the reasoning behind the
+ * "double HMAC" comparison). Besides, Lua interns strings, so == is a pointer comparison here.
+ *
+ * KEYS: 1 verification. ARGV: 1 appId, 2 now, 3.. key id / candidate hash pairs.
+ * Returns nil for an unknown id or another app's, else { outcome, HGETALL }.
+ */
+export const CHECK_VERIFICATION: ScriptDefinition = {
+  name: 'otpdCheckVerification',
+  numberOfKeys: 1,
+  lua:
+    INT +
+    `
+local key = KEYS[1]
+local v = redis.call('HMGET', key, 'a', 's', 'e', 'n', 'm', 'k', 'h')
+if v[1] ~= ARGV[1] then return false end
+local now = tonumber(ARGV[2])
+local status, expiresAt, attempts, maxAttempts = v[2], tonumber(v[3]), tonumber(v[4]), tonumber(v[5])
+local outcome
+if status ~= 'pending' then
+  outcome = 'not_pending'
+elseif now >= expiresAt then
+  outcome = 'expired'
+  redis.call('HSET', key, 's', 'expired', 'u', ARGV[2])
+elseif attempts >= maxAttempts then
+  outcome = 'locked'
+  redis.call('HSET', key, 's', 'max_attempts_reached', 'u', ARGV[2])
+else
+  -- The record's key id picks the candidate: a hash made under another key never matches.
+  local candidate = false
+  for i = 3, #ARGV - 1, 2 do
+    if ARGV[i] == v[6] then
+      candidate = ARGV[i + 1]
+      break
+    end
+  end
+  if candidate and candidate == v[7] then
+    outcome = 'approved'
+    redis.call('HSET', key, 's', 'approved', 'u', ARGV[2])
+  else
+    outcome = 'wrong'
+    attempts = attempts + 1
+    local nextStatus = 'pending'
+    if attempts >= maxAttempts then nextStatus = 'max_attempts_reached' end
+    redis.call('HSET', key, 'n', int(attempts), 's', nextStatus, 'u', ARGV[2])
+  end
+end
+return { outcome, redis.call('HGETALL', key) }
+`,
+};
+
+/**
+ * Resend (core `decideResend`): not pending → expired → max sends → cooldown → new code, attempts kept
+ * (decisions 1). Atomic so two concurrent resends cannot both pass the cooldown or the send limit. The
+ * verification's expiry and the pending index's expiry move with `expiresAt`, so the destination keeps
+ * pointing at this verification and a later create still carries its attempts.
+ *
+ * KEYS: 1 verification. ARGV: 1 appId, 2 now, 3 new code hash, 4 its key id, 5 maxSends, 6 cooldown ms,
+ * 7 ttl ms, 8 grace ms, 9 pending index stem `P p:{T}:`, 10 verification id.
+ * Returns nil for an unknown id or another app's, else { 'ok' | reason, retryAfterMs or nil, HGETALL }.
+ */
+export const RESEND_VERIFICATION: ScriptDefinition = {
+  name: 'otpdResendVerification',
+  numberOfKeys: 1,
+  lua:
+    INT +
+    `
+local key = KEYS[1]
+local v = redis.call('HMGET', key, 'a', 's', 'e', 'c', 'l', 't')
+if v[1] ~= ARGV[1] then return false end
+local now = tonumber(ARGV[2])
+local status, expiresAt, sends, lastSentAt = v[2], tonumber(v[3]), tonumber(v[4]), tonumber(v[5])
+if status ~= 'pending' then
+  return { 'not_pending', false, redis.call('HGETALL', key) }
+end
+if now >= expiresAt then
+  redis.call('HSET', key, 's', 'expired', 'u', ARGV[2])
+  return { 'expired', false, redis.call('HGETALL', key) }
+end
+if sends >= tonumber(ARGV[5]) then
+  return { 'max_sends', math.max(0, expiresAt - now), redis.call('HGETALL', key) }
+end
+local wait = lastSentAt + tonumber(ARGV[6]) - now
+if wait > 0 then
+  return { 'cooldown', wait, redis.call('HGETALL', key) }
+end
+
+local newExpiresAt = now + tonumber(ARGV[7])
+redis.call('HSET', key, 'h', ARGV[3], 'k', ARGV[4], 'c', int(sends + 1), 'e', int(newExpiresAt), 'l', ARGV[2], 'u', ARGV[2], 'd', 'queued')
+redis.call('HDEL', key, 'pm', 'fr')
+redis.call('PEXPIRE', key, int(math.max(1, newExpiresAt + tonumber(ARGV[8]) - now)))
+local index = ARGV[9] .. v[1] .. ':' .. v[6]
+local current = redis.call('GET', index)
+if (not current) or current == ARGV[10] then
+  redis.call('SET', index, ARGV[10], 'PX', int(math.max(1, newExpiresAt - now)))
+end
+return { 'ok', false, redis.call('HGETALL', key) }
+`,
+};
+
+/**
+ * Cancel (core `decideCancel`): not pending → expired → canceled. Atomic so a cancel cannot interleave with a
+ * check that approves the same verification.
+ *
+ * KEYS: 1 verification. ARGV: 1 appId, 2 now. Returns nil, or { 1 | 0, HGETALL }.
+ */
+export const CANCEL_VERIFICATION: ScriptDefinition = {
+  name: 'otpdCancelVerification',
+  numberOfKeys: 1,
+  lua: `
+local key = KEYS[1]
+local v = redis.call('HMGET', key, 'a', 's', 'e')
+if v[1] ~= ARGV[1] then return false end
+local ok = 0
+if v[2] == 'pending' then
+  if tonumber(ARGV[2]) >= tonumber(v[3]) then
+    redis.call('HSET', key, 's', 'expired', 'u', ARGV[2])
+  else
+    redis.call('HSET', key, 's', 'canceled', 'u', ARGV[2])
+    ok = 1
+  end
+end
+return { ok, redis.call('HGETALL', key) }
+`,
+};
+
+/**
+ * A provider's delivery report. Atomic so "fail the verification only while it is still pending" cannot
+ * overwrite an approval that lands at the same moment.
+ *
+ * KEYS: 1 verification. ARGV: 1 appId, 2 now, 3 delivery status, 4 '1' to fail a pending verification,
+ * 5/6 provider, 7/8 provider message id, 9/10 failure reason — each an op ('keep' | 'clear' | 'set') and a value.
+ * Returns nil, or HGETALL.
+ */
+export const RECORD_DELIVERY: ScriptDefinition = {
+  name: 'otpdRecordDelivery',
+  numberOfKeys: 1,
+  lua: `
+local key = KEYS[1]
+local v = redis.call('HMGET', key, 'a', 's')
+if v[1] ~= ARGV[1] then return false end
+if ARGV[4] == '1' and v[2] == 'pending' then
+  redis.call('HSET', key, 's', 'failed')
+end
+redis.call('HSET', key, 'd', ARGV[3], 'u', ARGV[2])
+local optional = { 'p', 'pm', 'fr' }
+for i, field in ipairs(optional) do
+  local op, value = ARGV[3 + 2 * i], ARGV[4 + 2 * i]
+  if op == 'set' then
+    redis.call('HSET', key, field, value)
+  elseif op == 'clear' then
+    redis.call('HDEL', key, field)
+  end
+end
+return redis.call('HGETALL', key)
+`,
+};
+
+/**
+ * The destination's pending verification: index and record read in one step, so the id found is never paired
+ * with a record from another moment. Read-only; the caller applies "pending and unexpired".
+ *
+ * KEYS: 1 pending index. ARGV: 1 verification key stem. Returns nil or { id, HGETALL }.
+ */
+export const FIND_PENDING: ScriptDefinition = {
+  name: 'otpdFindPending',
+  numberOfKeys: 1,
+  readOnly: true,
+  lua: `
+local id = redis.call('GET', KEYS[1])
+if not id then return false end
+return { id, redis.call('HGETALL', ARGV[1] .. id) }
+`,
+};
+
+/**
+ * Insert an app unless its name is taken. Atomic: HSETNX on the name index is the uniqueness check, and the
+ * app is written only by the caller that won it.
+ *
+ * KEYS: 1 app, 2 name index. ARGV: 1 id, 2 name, 3 settings JSON, 4 createdAt, 5 updatedAt. Returns 1, or 0 when taken.
+ */
+export const INSERT_APP: ScriptDefinition = {
+  name: 'otpdInsertApp',
+  numberOfKeys: 2,
+  lua: `
+if redis.call('HSETNX', KEYS[2], ARGV[2], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'n', ARGV[2], 's', ARGV[3], 'c', ARGV[4], 'u', ARGV[5])
+return 1
+`,
+};
+
+/**
+ * Update an app, moving its name in the index. Atomic so a rename cannot race another app taking the name.
+ * An unknown id changes nothing (as the SQLite UPDATE).
+ *
+ * KEYS: 1 app, 2 name index. ARGV: 1 id, 2 name, 3 settings JSON, 4 updatedAt. Returns 1, or 0 when the name is taken.
+ */
+export const UPDATE_APP: ScriptDefinition = {
+  name: 'otpdUpdateApp',
+  numberOfKeys: 2,
+  lua: `
+local oldName = redis.call('HGET', KEYS[1], 'n')
+if not oldName then return 1 end
+if oldName ~= ARGV[2] then
+  local owner = redis.call('HGET', KEYS[2], ARGV[2])
+  if owner and owner ~= ARGV[1] then return 0 end
+  if redis.call('HGET', KEYS[2], oldName) == ARGV[1] then redis.call('HDEL', KEYS[2], oldName) end
+  redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])
+end
+redis.call('HSET', KEYS[1], 'n', ARGV[2], 's', ARGV[3], 'u', ARGV[4])
+return 1
+`,
+};
+
+/**
+ * Delete an app, its name and its API keys. Atomic so no key of a deleted app is left authenticating.
+ *
+ * KEYS: 1 app, 2 name index, 3 the app's key set, 4 key id index. ARGV: 1 id, 2 API key stem.
+ * Returns 1, or 0 when there was no such app.
+ */
+export const DELETE_APP: ScriptDefinition = {
+  name: 'otpdDeleteApp',
+  numberOfKeys: 4,
+  lua: `
+local name = redis.call('HGET', KEYS[1], 'n')
+if not name then return 0 end
+if redis.call('HGET', KEYS[2], name) == ARGV[1] then redis.call('HDEL', KEYS[2], name) end
+redis.call('DEL', KEYS[1])
+for _, hash in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+  local key = ARGV[2] .. hash
+  local id = redis.call('HGET', key, 'i')
+  if id then redis.call('HDEL', KEYS[4], id) end
+  redis.call('DEL', key)
+end
+redis.call('DEL', KEYS[3])
+return 1
+`,
+};
+
+/**
+ * Insert an API key with its two indexes. Atomic so a key is never findable by hash but not by id or app.
+ *
+ * KEYS: 1 key (by hash), 2 key id index, 3 the app's key set. ARGV: 1 id, 2 appId, 3 hash, 4 prefix,
+ * 5 createdAt, 6 revokedAt or ''.
+ */
+export const INSERT_API_KEY: ScriptDefinition = {
+  name: 'otpdInsertApiKey',
+  numberOfKeys: 3,
+  lua: `
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.error_reply('ERR an API key with this hash already exists') end
+redis.call('HSET', KEYS[1], 'i', ARGV[1], 'a', ARGV[2], 'p', ARGV[4], 'c', ARGV[5])
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'r', ARGV[6]) end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+redis.call('SADD', KEYS[3], ARGV[3])
+return 1
+`,
+};
+
+/**
+ * Revoke an API key once. Atomic so two revocations cannot both report success.
+ *
+ * KEYS: 1 key id index. ARGV: 1 API key stem, 2 id, 3 now. Returns 1, or 0 when unknown or already revoked.
+ */
+export const REVOKE_API_KEY: ScriptDefinition = {
+  name: 'otpdRevokeApiKey',
+  numberOfKeys: 1,
+  lua: `
+local hash = redis.call('HGET', KEYS[1], ARGV[2])
+if not hash then return 0 end
+local key = ARGV[1] .. hash
+if redis.call('EXISTS', key) == 0 or redis.call('HEXISTS', key, 'r') == 1 then return 0 end
+redis.call('HSET', key, 'r', ARGV[3])
+return 1
+`,
+};
+
+/**
+ * Begin an idempotent request. Atomic so of two concurrent requests with one key exactly one sees 'new'.
+ * A different fingerprint is a mismatch whatever the state, as in the SQLite store.
+ *
+ * KEYS: 1 entry. ARGV: 1 fingerprint, 2 ttl ms. Returns { state, stored response JSON or nil }.
+ */
+export const BEGIN_IDEMPOTENT: ScriptDefinition = {
+  name: 'otpdBeginIdempotent',
+  numberOfKeys: 1,
+  lua: `
+local entry = redis.call('HMGET', KEYS[1], 'f', 'r')
+if not entry[1] then
+  redis.call('HSET', KEYS[1], 'f', ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return { 'new', false }
+end
+if entry[1] ~= ARGV[1] then return { 'mismatch', false } end
+if not entry[2] then return { 'in_progress', false } end
+return { 'done', entry[2] }
+`,
+};
+
+/**
+ * Store the response of an idempotent request and restart its ttl. Atomic so an entry abandoned or expired
+ * meanwhile is not recreated without its fingerprint.
+ *
+ * KEYS: 1 entry. ARGV: 1 response JSON, 2 ttl ms.
+ */
+export const COMPLETE_IDEMPOTENT: ScriptDefinition = {
+  name: 'otpdCompleteIdempotent',
+  numberOfKeys: 1,
+  lua: `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'r', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+`,
+};
+
+/**
+ * Fixed-window counter. Atomic so concurrent hits can never admit more than `limit` in one window (a plain
+ * INCR would count the refused hits too). The key names its window and expires when the window ends.
+ *
+ * KEYS: 1 counter of this window. ARGV: 1 limit, 2 cost, 3 ms until the window ends.
+ * Returns { 1 | 0 allowed, count }.
+ */
+export const HIT: ScriptDefinition = {
+  name: 'otpdHit',
+  numberOfKeys: 1,
+  lua: `
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count + tonumber(ARGV[2]) > tonumber(ARGV[1]) then return { 0, count } end
+count = redis.call('INCRBY', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return { 1, count }
+`,
+};
+
+/**
+ * Write a versioned document: unconditionally, only if absent, or only if at a given version. Atomic, so it
+ * is a true compare-and-set: of concurrent writers expecting one version exactly one wins.
+ *
+ * KEYS: 1 record. ARGV: 1 JSON, 2 mode ('any' | 'absent' | 'version'), 3 expected version, 4 ttl ms or ''.
+ * Returns the new version, or nil when the condition failed.
+ */
+export const PUT_RECORD: ScriptDefinition = {
+  name: 'otpdPutRecord',
+  numberOfKeys: 1,
+  lua:
+    INT +
+    `
+local current = tonumber(redis.call('HGET', KEYS[1], 'v'))
+if ARGV[2] == 'absent' and current then return false end
+if ARGV[2] == 'version' and current ~= tonumber(ARGV[3]) then return false end
+local version = (current or 0) + 1
+redis.call('HSET', KEYS[1], 'v', int(version), 'd', ARGV[1])
+if ARGV[4] ~= '' then
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+else
+  redis.call('PERSIST', KEYS[1])
+end
+return version
+`,
+};
+
+export const SCRIPTS: readonly ScriptDefinition[] = [
+  CREATE_VERIFICATION,
+  CHECK_VERIFICATION,
+  RESEND_VERIFICATION,
+  CANCEL_VERIFICATION,
+  RECORD_DELIVERY,
+  FIND_PENDING,
+  INSERT_APP,
+  UPDATE_APP,
+  DELETE_APP,
+  INSERT_API_KEY,
+  REVOKE_API_KEY,
+  BEGIN_IDEMPOTENT,
+  COMPLETE_IDEMPOTENT,
+  HIT,
+  PUT_RECORD,
+];

@@ -1,0 +1,502 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database, { type Database as Db } from 'better-sqlite3';
+import { constantTimeEqual } from '../../core/codes.js';
+import { settingsFromStored } from '../../core/settings.js';
+import {
+  attemptsCarriedFrom,
+  decideCancel,
+  decideCheck,
+  decideResend,
+  isExpired,
+  type ResendPolicy,
+  type VerificationRecord,
+} from '../../core/verification.js';
+import { OtpdError } from '../../errors.js';
+import type {
+  ApiKeyRecord,
+  AppRecord,
+  CheckResult,
+  CounterResult,
+  CreateResult,
+  DeliveryUpdate,
+  IdempotencyBegin,
+  ResendResult,
+  Store,
+  StoredResponse,
+  TransitionResult,
+  VersionedRecord,
+} from '../store.js';
+import { GroupCommit } from './group-commit.js';
+import { migrate } from './migrate.js';
+
+interface VerificationRow {
+  id: string;
+  app_id: string;
+  to_address: string;
+  channel: string;
+  status: string;
+  code_hash: string;
+  code_kid: string;
+  code_length: number;
+  attempts: number;
+  max_attempts: number;
+  sends: number;
+  locale: string | null;
+  metadata: string | null;
+  expires_at: number;
+  created_at: number;
+  updated_at: number;
+  last_sent_at: number;
+  delivery_status: string;
+  delivery_provider: string | null;
+  provider_message_id: string | null;
+  failure_reason: string | null;
+}
+
+interface AppRow {
+  id: string;
+  name: string;
+  settings: string;
+  created_at: number;
+  updated_at: number;
+}
+
+interface ApiKeyRow {
+  id: string;
+  app_id: string;
+  hash: string;
+  prefix: string;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+function toVerification(row: VerificationRow): VerificationRecord {
+  return {
+    id: row.id,
+    appId: row.app_id,
+    to: row.to_address,
+    channel: row.channel as VerificationRecord['channel'],
+    status: row.status as VerificationRecord['status'],
+    codeHash: row.code_hash,
+    codeKid: row.code_kid,
+    codeLength: row.code_length,
+    attempts: row.attempts,
+    maxAttempts: row.max_attempts,
+    sends: row.sends,
+    locale: row.locale,
+    metadata: row.metadata === null ? null : (JSON.parse(row.metadata) as Record<string, unknown>),
+    expiresAt: row.expires_at,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    lastSentAt: row.last_sent_at,
+    deliveryStatus: row.delivery_status as VerificationRecord['deliveryStatus'],
+    deliveryProvider: row.delivery_provider,
+    providerMessageId: row.provider_message_id,
+    failureReason: row.failure_reason,
+  };
+}
+
+function verificationParams(v: VerificationRecord): Record<string, unknown> {
+  return {
+    id: v.id,
+    app_id: v.appId,
+    to_address: v.to,
+    channel: v.channel,
+    status: v.status,
+    code_hash: v.codeHash,
+    code_kid: v.codeKid,
+    code_length: v.codeLength,
+    attempts: v.attempts,
+    max_attempts: v.maxAttempts,
+    sends: v.sends,
+    locale: v.locale,
+    metadata: v.metadata === null ? null : JSON.stringify(v.metadata),
+    expires_at: v.expiresAt,
+    created_at: v.createdAt,
+    updated_at: v.updatedAt,
+    last_sent_at: v.lastSentAt,
+    delivery_status: v.deliveryStatus,
+    delivery_provider: v.deliveryProvider,
+    provider_message_id: v.providerMessageId,
+    failure_reason: v.failureReason,
+  };
+}
+
+function toApp(row: AppRow): AppRecord {
+  return { id: row.id, name: row.name, settings: settingsFromStored(JSON.parse(row.settings) as Record<string, unknown>), createdAt: row.created_at, updatedAt: row.updated_at };
+}
+
+function toApiKey(row: ApiKeyRow): ApiKeyRecord {
+  return { id: row.id, appId: row.app_id, hash: row.hash, prefix: row.prefix, createdAt: row.created_at, revokedAt: row.revoked_at };
+}
+
+const VERIFICATION_COLUMNS =
+  'id, app_id, to_address, channel, status, code_hash, code_kid, code_length, attempts, max_attempts, sends, locale, metadata, expires_at, created_at, updated_at, last_sent_at, delivery_status, delivery_provider, provider_message_id, failure_reason';
+
+/** Every statement, prepared once. */
+function prepare(db: Db) {
+  return {
+    insertApp: db.prepare('INSERT INTO apps (id, name, settings, created_at, updated_at) VALUES (?, ?, ?, ?, ?)'),
+    getApp: db.prepare<[string], AppRow>('SELECT * FROM apps WHERE id = ?'),
+    getAppByName: db.prepare<[string], AppRow>('SELECT * FROM apps WHERE name = ?'),
+    listApps: db.prepare<[], AppRow>('SELECT * FROM apps ORDER BY name'),
+    updateApp: db.prepare('UPDATE apps SET name = ?, settings = ?, updated_at = ? WHERE id = ?'),
+    deleteApp: db.prepare('DELETE FROM apps WHERE id = ?'),
+    insertApiKey: db.prepare('INSERT INTO api_keys (id, app_id, hash, prefix, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)'),
+    getApiKeyByHash: db.prepare<[string], ApiKeyRow>('SELECT * FROM api_keys WHERE hash = ?'),
+    listApiKeys: db.prepare<[string], ApiKeyRow>('SELECT * FROM api_keys WHERE app_id = ? ORDER BY id'),
+    revokeApiKey: db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
+
+    insertVerification: db.prepare(`INSERT INTO verifications (${VERIFICATION_COLUMNS}) VALUES (${VERIFICATION_COLUMNS.split(', ').map((c) => '@' + c).join(', ')})`),
+    getVerification: db.prepare<[string, string], VerificationRow>('SELECT * FROM verifications WHERE id = ? AND app_id = ?'),
+    pendingForDestination: db.prepare<[string, string], VerificationRow>(
+      "SELECT * FROM verifications WHERE app_id = ? AND to_address = ? AND status = 'pending' ORDER BY id DESC LIMIT 1",
+    ),
+    updateState: db.prepare('UPDATE verifications SET status = @status, attempts = @attempts, updated_at = @updated_at WHERE id = @id'),
+    updateResend: db.prepare(
+      'UPDATE verifications SET code_hash = @code_hash, code_kid = @code_kid, sends = @sends, expires_at = @expires_at, last_sent_at = @last_sent_at, updated_at = @updated_at, delivery_status = @delivery_status, provider_message_id = NULL, failure_reason = NULL WHERE id = @id',
+    ),
+    updateDelivery: db.prepare(
+      'UPDATE verifications SET status = @status, delivery_status = @delivery_status, delivery_provider = @delivery_provider, provider_message_id = @provider_message_id, failure_reason = @failure_reason, updated_at = @updated_at WHERE id = @id',
+    ),
+    purgeVerifications: db.prepare('DELETE FROM verifications WHERE expires_at < ?'),
+
+    getIdempotency: db.prepare<[string, string, number], { fingerprint: string; response: string | null }>(
+      'SELECT fingerprint, response FROM idempotency WHERE scope = ? AND key = ? AND expires_at > ?',
+    ),
+    putIdempotency: db.prepare('INSERT OR REPLACE INTO idempotency (scope, key, fingerprint, response, expires_at) VALUES (?, ?, ?, NULL, ?)'),
+    completeIdempotency: db.prepare('UPDATE idempotency SET response = ?, expires_at = ? WHERE scope = ? AND key = ?'),
+    deleteIdempotency: db.prepare('DELETE FROM idempotency WHERE scope = ? AND key = ?'),
+    purgeIdempotency: db.prepare('DELETE FROM idempotency WHERE expires_at <= ?'),
+
+    getCounter: db.prepare<[string], { window_start: number; count: number }>('SELECT window_start, count FROM counters WHERE key = ?'),
+    putCounter: db.prepare('INSERT OR REPLACE INTO counters (key, window_start, count, expires_at) VALUES (?, ?, ?, ?)'),
+    purgeCounters: db.prepare('DELETE FROM counters WHERE expires_at <= ?'),
+
+    claim: db.prepare('INSERT INTO claims (key, expires_at) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE claims.expires_at <= ?'),
+    purgeClaims: db.prepare('DELETE FROM claims WHERE expires_at <= ?'),
+
+    getRecord: db.prepare<[string, string, number], { value: string; version: number }>(
+      'SELECT value, version FROM records WHERE namespace = ? AND id = ? AND (expires_at IS NULL OR expires_at > ?)',
+    ),
+    getRecordAny: db.prepare<[string, string], { version: number; expires_at: number | null }>('SELECT version, expires_at FROM records WHERE namespace = ? AND id = ?'),
+    putRecord: db.prepare('INSERT OR REPLACE INTO records (namespace, id, value, version, expires_at) VALUES (?, ?, ?, ?, ?)'),
+    deleteRecord: db.prepare('DELETE FROM records WHERE namespace = ? AND id = ? AND (expires_at IS NULL OR expires_at > ?)'),
+    purgeRecords: db.prepare('DELETE FROM records WHERE expires_at IS NOT NULL AND expires_at <= ?'),
+  };
+}
+
+/**
+ * The embedded default: one SQLite file in WAL mode. Several processes may share the file (`--workers`):
+ * every write goes through `BEGIN IMMEDIATE`, which serialises writers across processes, and each decision
+ * reads and writes inside that one transaction.
+ */
+export class SqliteStore implements Store {
+  readonly backend = 'sqlite' as const;
+  private readonly statements: ReturnType<typeof prepare>;
+  private readonly group: GroupCommit;
+
+  constructor(private readonly db: Db) {
+    this.statements = prepare(db);
+    this.group = new GroupCommit(db);
+  }
+
+  private write<T>(work: () => T): Promise<T> {
+    return this.group.run(work);
+  }
+
+  private read<T>(work: () => T): Promise<T> {
+    try {
+      return Promise.resolve(work());
+    } catch (error) {
+      return Promise.reject(new OtpdError('STORE_UNAVAILABLE', 'the database could not be read', { cause: error }));
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.read(() => this.db.prepare('SELECT 1').get());
+  }
+
+  async close(): Promise<void> {
+    this.group.flush();
+    this.db.close();
+  }
+
+  // --- apps and API keys ---------------------------------------------------------------------------
+
+  insertApp(app: AppRecord): Promise<void> {
+    return this.write(() => {
+      try {
+        this.statements.insertApp.run(app.id, app.name, JSON.stringify(app.settings), app.createdAt, app.updatedAt);
+      } catch (error) {
+        if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new OtpdError('APP_EXISTS', `an app named "${app.name}" already exists`);
+        throw error;
+      }
+    });
+  }
+
+  getApp(id: string): Promise<AppRecord | undefined> {
+    return this.read(() => {
+      const row = this.statements.getApp.get(id);
+      return row && toApp(row);
+    });
+  }
+
+  getAppByName(name: string): Promise<AppRecord | undefined> {
+    return this.read(() => {
+      const row = this.statements.getAppByName.get(name);
+      return row && toApp(row);
+    });
+  }
+
+  listApps(): Promise<AppRecord[]> {
+    return this.read(() => this.statements.listApps.all().map(toApp));
+  }
+
+  updateApp(app: AppRecord): Promise<void> {
+    return this.write(() => {
+      this.statements.updateApp.run(app.name, JSON.stringify(app.settings), app.updatedAt, app.id);
+    });
+  }
+
+  deleteApp(id: string): Promise<boolean> {
+    return this.write(() => this.statements.deleteApp.run(id).changes > 0);
+  }
+
+  insertApiKey(key: ApiKeyRecord): Promise<void> {
+    return this.write(() => {
+      this.statements.insertApiKey.run(key.id, key.appId, key.hash, key.prefix, key.createdAt, key.revokedAt);
+    });
+  }
+
+  getApiKeyByHash(hash: string): Promise<ApiKeyRecord | undefined> {
+    return this.read(() => {
+      const row = this.statements.getApiKeyByHash.get(hash);
+      return row && toApiKey(row);
+    });
+  }
+
+  listApiKeys(appId: string): Promise<ApiKeyRecord[]> {
+    return this.read(() => this.statements.listApiKeys.all(appId).map(toApiKey));
+  }
+
+  revokeApiKey(id: string, now: number): Promise<boolean> {
+    return this.write(() => this.statements.revokeApiKey.run(now, id).changes > 0);
+  }
+
+  // --- verifications -------------------------------------------------------------------------------
+
+  createVerification(record: VerificationRecord, now: number): Promise<CreateResult> {
+    return this.write(() => {
+      const previousRow = this.statements.pendingForDestination.get(record.appId, record.to);
+      const previous = previousRow && toVerification(previousRow);
+      const carried = attemptsCarriedFrom(previous, now);
+      if (previous) {
+        // Pending rows leave the pending index either way: canceled when superseded, expired when stale.
+        const status = isExpired(previous, now) ? 'expired' : 'canceled';
+        this.statements.updateState.run({ id: previous.id, status, attempts: previous.attempts, updated_at: now });
+      }
+      const stored = { ...record, attempts: Math.max(record.attempts, carried) };
+      this.statements.insertVerification.run(verificationParams(stored));
+      const superseded = previous && !isExpired(previous, now) ? previous.id : undefined;
+      return superseded ? { verification: stored, supersededId: superseded } : { verification: stored };
+    });
+  }
+
+  getVerification(appId: string, id: string): Promise<VerificationRecord | undefined> {
+    return this.read(() => {
+      const row = this.statements.getVerification.get(id, appId);
+      return row && toVerification(row);
+    });
+  }
+
+  findPendingVerification(appId: string, to: string, now: number): Promise<VerificationRecord | undefined> {
+    return this.read(() => {
+      const row = this.statements.pendingForDestination.get(appId, to);
+      if (!row || row.expires_at <= now) return undefined;
+      return toVerification(row);
+    });
+  }
+
+  checkVerification(appId: string, id: string, candidateHashes: Record<string, string>, now: number): Promise<CheckResult | undefined> {
+    return this.write(() => {
+      const row = this.statements.getVerification.get(id, appId);
+      if (!row) return undefined;
+      const record = toVerification(row);
+      const candidate = candidateHashes[record.codeKid];
+      const matches = candidate !== undefined && constantTimeEqual(candidate, record.codeHash);
+      const decision = decideCheck(record, matches, now);
+      const next = { ...record, ...decision.changes };
+      if (decision.changes.updatedAt !== undefined) {
+        this.statements.updateState.run({ id, status: next.status, attempts: next.attempts, updated_at: next.updatedAt });
+      }
+      return { outcome: decision.outcome, verification: next };
+    });
+  }
+
+  resendVerification(appId: string, id: string, newCode: { codeHash: string; codeKid: string }, policy: ResendPolicy, now: number): Promise<ResendResult | undefined> {
+    return this.write((): ResendResult | undefined => {
+      const row = this.statements.getVerification.get(id, appId);
+      if (!row) return undefined;
+      const record = toVerification(row);
+      const decision = decideResend(record, policy, now);
+      if (!decision.ok) {
+        const next = { ...record, ...decision.changes };
+        if (decision.changes.status) this.statements.updateState.run({ id, status: next.status, attempts: next.attempts, updated_at: next.updatedAt });
+        return decision.retryAfterMs === undefined
+          ? { ok: false, reason: decision.reason, verification: next }
+          : { ok: false, reason: decision.reason, retryAfterMs: decision.retryAfterMs, verification: next };
+      }
+      const next: VerificationRecord = { ...record, ...decision.changes, ...newCode, providerMessageId: null, failureReason: null };
+      this.statements.updateResend.run({
+        id,
+        code_hash: next.codeHash,
+        code_kid: next.codeKid,
+        sends: next.sends,
+        expires_at: next.expiresAt,
+        last_sent_at: next.lastSentAt,
+        updated_at: next.updatedAt,
+        delivery_status: next.deliveryStatus,
+      });
+      return { ok: true, verification: next };
+    });
+  }
+
+  cancelVerification(appId: string, id: string, now: number): Promise<TransitionResult | undefined> {
+    return this.write(() => {
+      const row = this.statements.getVerification.get(id, appId);
+      if (!row) return undefined;
+      const record = toVerification(row);
+      const decision = decideCancel(record, now);
+      const next = { ...record, ...decision.changes };
+      if (decision.changes.status) this.statements.updateState.run({ id, status: next.status, attempts: next.attempts, updated_at: next.updatedAt });
+      return { ok: decision.ok, verification: next };
+    });
+  }
+
+  recordDelivery(appId: string, id: string, update: DeliveryUpdate, now: number): Promise<VerificationRecord | undefined> {
+    return this.write(() => {
+      const row = this.statements.getVerification.get(id, appId);
+      if (!row) return undefined;
+      const record = toVerification(row);
+      const next: VerificationRecord = {
+        ...record,
+        status: update.failVerification && record.status === 'pending' ? 'failed' : record.status,
+        deliveryStatus: update.status,
+        deliveryProvider: update.provider === undefined ? record.deliveryProvider : update.provider,
+        providerMessageId: update.providerMessageId === undefined ? record.providerMessageId : update.providerMessageId,
+        failureReason: update.failureReason === undefined ? record.failureReason : update.failureReason,
+        updatedAt: now,
+      };
+      this.statements.updateDelivery.run({
+        id,
+        status: next.status,
+        delivery_status: next.deliveryStatus,
+        delivery_provider: next.deliveryProvider,
+        provider_message_id: next.providerMessageId,
+        failure_reason: next.failureReason,
+        updated_at: now,
+      });
+      return next;
+    });
+  }
+
+  purgeVerifications(olderThan: number): Promise<number> {
+    return this.write(() => {
+      const now = Date.now();
+      this.statements.purgeIdempotency.run(now);
+      this.statements.purgeCounters.run(now);
+      this.statements.purgeClaims.run(now);
+      this.statements.purgeRecords.run(now);
+      return this.statements.purgeVerifications.run(olderThan).changes;
+    });
+  }
+
+  // --- idempotency ---------------------------------------------------------------------------------
+
+  beginIdempotent(scope: string, key: string, fingerprint: string, ttlMs: number, now: number): Promise<IdempotencyBegin> {
+    return this.write((): IdempotencyBegin => {
+      const row = this.statements.getIdempotency.get(scope, key, now);
+      if (!row) {
+        this.statements.putIdempotency.run(scope, key, fingerprint, now + ttlMs);
+        return { state: 'new' };
+      }
+      if (!constantTimeEqual(row.fingerprint, fingerprint)) return { state: 'mismatch' };
+      if (row.response === null) return { state: 'in_progress' };
+      return { state: 'done', response: JSON.parse(row.response) as StoredResponse };
+    });
+  }
+
+  completeIdempotent(scope: string, key: string, response: StoredResponse, ttlMs: number, now: number): Promise<void> {
+    return this.write(() => {
+      this.statements.completeIdempotency.run(JSON.stringify(response), now + ttlMs, scope, key);
+    });
+  }
+
+  abandonIdempotent(scope: string, key: string): Promise<void> {
+    return this.write(() => {
+      this.statements.deleteIdempotency.run(scope, key);
+    });
+  }
+
+  // --- primitives ----------------------------------------------------------------------------------
+
+  hit(key: string, limit: number, windowMs: number, now: number, cost = 1): Promise<CounterResult> {
+    return this.write(() => {
+      const windowStart = Math.floor(now / windowMs) * windowMs;
+      const resetMs = windowStart + windowMs - now;
+      const row = this.statements.getCounter.get(key);
+      const count = row && row.window_start === windowStart ? row.count : 0;
+      if (count + cost > limit) return { allowed: false, count, resetMs };
+      this.statements.putCounter.run(key, windowStart, count + cost, windowStart + windowMs);
+      return { allowed: true, count: count + cost, resetMs };
+    });
+  }
+
+  claimOnce(key: string, ttlMs: number, now: number): Promise<boolean> {
+    return this.write(() => this.statements.claim.run(key, now + ttlMs, now).changes > 0);
+  }
+
+  getRecord<T>(namespace: string, id: string, now: number): Promise<VersionedRecord<T> | undefined> {
+    return this.read(() => {
+      const row = this.statements.getRecord.get(namespace, id, now);
+      return row && { value: JSON.parse(row.value) as T, version: row.version };
+    });
+  }
+
+  putRecord<T>(namespace: string, id: string, value: T, options: { ifVersion?: number | null; ttlMs?: number }, now: number): Promise<number | undefined> {
+    return this.write(() => {
+      const existing = this.statements.getRecordAny.get(namespace, id);
+      const live = existing && (existing.expires_at === null || existing.expires_at > now) ? existing : undefined;
+      if (options.ifVersion === null && live) return undefined;
+      if (typeof options.ifVersion === 'number' && live?.version !== options.ifVersion) return undefined;
+      const version = (live?.version ?? 0) + 1;
+      this.statements.putRecord.run(namespace, id, JSON.stringify(value), version, options.ttlMs === undefined ? null : now + options.ttlMs);
+      return version;
+    });
+  }
+
+  deleteRecord(namespace: string, id: string): Promise<boolean> {
+    return this.write(() => this.statements.deleteRecord.run(namespace, id, Date.now()).changes > 0);
+  }
+}
+
+export function openSqliteDatabase(path: string): Db {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  // NORMAL in WAL mode: a commit is in the WAL before COMMIT returns, so a killed process loses nothing
+  // acknowledged; only an OS crash or power cut can lose the last transactions.
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  return db;
+}
+
+export async function openSqliteStore(options: { path: string }): Promise<Store> {
+  const db = openSqliteDatabase(options.path);
+  migrate(db);
+  return new SqliteStore(db);
+}
+
