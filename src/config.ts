@@ -96,7 +96,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     problems.push('OTPD_REDIS_CLUSTER: set OTPD_REDIS_URL to the cluster nodes too');
   }
 
-  let secret = env.OTPD_SECRET;
+  // An empty variable counts as unset, as shells and compose files often leave them.
+  let secret = env.OTPD_SECRET || undefined;
   let secretSource: Config['secretSource'] = 'env';
   if (secret !== undefined && secret.length < MIN_SECRET_LENGTH) {
     problems.push(`OTPD_SECRET: must be at least ${MIN_SECRET_LENGTH} characters (e.g. \`openssl rand -base64 32\`), got ${secret.length}`);

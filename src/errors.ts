@@ -32,6 +32,7 @@ export const ERRORS = {
   RESEND_COOLDOWN: { status: 429, title: 'Resend requested too soon' },
   RATE_LIMITED: { status: 429, title: 'Rate limit exceeded' },
   QUOTA_EXCEEDED: { status: 403, title: 'API key usage limit reached' },
+  FACTOR_NOT_VERIFIED: { status: 409, title: 'Factor is not verified yet' },
   FACTOR_LOCKED: { status: 429, title: 'Too many failed attempts for this factor' },
   SECRET_MISMATCH: { status: 500, title: 'Stored secret cannot be decrypted with the configured keys' },
   STORE_UNAVAILABLE: { status: 503, title: 'Store unavailable' },

@@ -21,6 +21,8 @@ export interface StartOptions {
   print?: ((line: string) => void) | null;
   /** Creates the default app (the primary of a `--workers` group already did). */
   ensureDefaultApp?: boolean;
+  /** Where JSON log lines go (stdout by default); tests read them to prove no code is logged. */
+  logStream?: NodeJS.WritableStream;
 }
 
 const CLEANUP_INTERVAL_MS = 60_000;
@@ -39,7 +41,7 @@ export function describeStore(config: Config): string {
 /** Starts one otpd process: store, services, HTTP app, listener, background cleanup. */
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const print = options.print === undefined ? (line: string) => process.stdout.write(line + '\n') : options.print;
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, options.logStream);
   const store = await openStoreFor(config);
   const services = createServices({ config, store, keyring: keyringFrom(config), logger });
 
@@ -83,18 +85,20 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   };
 }
 
-function printBanner(print: (line: string) => void, { url, config, generatedKey }: { url: string; config: Config; generatedKey: string | undefined }): void {
+function printBanner(print: (text: string) => void, { url, config, generatedKey }: { url: string; config: Config; generatedKey: string | undefined }): void {
   const key = generatedKey ?? config.apiKey ?? '$OTPD_API_KEY';
-  print(`otpd listening on ${url} (store: ${describeStore(config)})`);
+  const lines = [`otpd listening on ${url} (store: ${describeStore(config)})`];
   if (generatedKey) {
-    print('');
-    print('API key of the "default" app (shown once; store it now, or create another with `otpd keys create default`):');
-    print(`  ${generatedKey}`);
+    lines.push('', 'API key of the "default" app (shown once; store it now, or create another with `otpd keys create default`):', `  ${generatedKey}`);
   }
-  print('');
-  print('Send a code:');
-  print(`  curl -s ${url}/v1/verifications -H 'Authorization: Bearer ${key}' -H 'Content-Type: application/json' -d '{"to":"+15555550100"}'`);
-  print('Check it (the id from the answer, the code from the message):');
-  print(`  curl -s ${url}/v1/verifications/VERIFICATION_ID/check -H 'Authorization: Bearer ${key}' -H 'Content-Type: application/json' -d '{"code":"123456"}'`);
-  print(config.devOutbox ? `Messages are written to ${config.devOutbox}.` : config.production ? 'Messages go to the configured providers.' : 'Messages (with their codes) are printed on stderr by the development log provider.');
+  lines.push(
+    '',
+    'Send a code:',
+    `  curl -s ${url}/v1/verifications -H 'Authorization: Bearer ${key}' -H 'Content-Type: application/json' -d '{"to":"+15555550100"}'`,
+    'Check it (the id from the answer, the code from the message):',
+    `  curl -s ${url}/v1/verifications/VERIFICATION_ID/check -H 'Authorization: Bearer ${key}' -H 'Content-Type: application/json' -d '{"code":"123456"}'`,
+    config.devOutbox ? `Messages are written to ${config.devOutbox}.` : config.production ? 'Messages go to the configured providers.' : 'Messages (with their codes) are printed on stderr by the development log provider.',
+  );
+  // One write, so the banner arrives whole even when stdout is a pipe.
+  print(lines.join('\n'));
 }

@@ -43,7 +43,7 @@ export const TEST_SECRET = 'test-secret-0123456789-abcdefghijklmnopqrstuvwxyz';
  * Starts a real otpd (real SQLite file, or Redis when `env.OTPD_REDIS_URL` is given) on a free loopback
  * port, with a dev outbox so tests read codes as a person would read their messages.
  */
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(env: Record<string, string> = {}, options: { logStream?: NodeJS.WritableStream } = {}): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'otpd-test-'));
   const apiKey = `otpd_test_${randomBytes(16).toString('hex')}`;
   const outboxFile = join(dir, 'outbox.jsonl');
@@ -56,7 +56,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     OTPD_LOG_LEVEL: 'silent',
     ...env,
   });
-  const server = await startServer(config, { print: null });
+  const server = await startServer(config, options.logStream ? { print: null, logStream: options.logStream } : { print: null });
   const url = server.url;
 
   const messages = (): OutboxMessage[] =>

@@ -13,7 +13,8 @@ export type KeyPurpose =
   | 'partner-token'
   | 'receipt'
   | 'routing'
-  | 'dialect-secret';
+  | 'dialect-secret'
+  | 'page-csrf';
 
 interface KeyVersion {
   kid: string;

@@ -19,12 +19,21 @@ export interface AppSettings {
   keylessAccess: boolean;
   allowedOrigins: string[];
   timeZone: string;
+  timeWindowMaxDuration: number;
+  timeWindowSms: boolean;
+  defaultCountryCode: string;
+  signatureHelper: boolean;
+  partnerOtpLimit: number;
+  partnerOtpWindow: number;
+  totpWindow: number;
+  hotpLookAhead: number;
 }
 
 type SettingDefinition =
   | { type: 'integer'; min: number; max: number; default: number; nullable?: false; description: string }
   | { type: 'integer'; min: number; max: number; default: number | null; nullable: true; description: string }
-  | { type: 'boolean'; default: boolean; description: string }
+  /** `productionDefault`: the default for apps created with NODE_ENV=production, where it differs. */
+  | { type: 'boolean'; default: boolean; productionDefault?: boolean; description: string }
   | { type: 'string'; default: string; check?: (value: string) => string | undefined; description: string }
   | { type: 'list'; default: string[]; items?: readonly string[]; check?: (value: string) => string | undefined; description: string };
 
@@ -35,6 +44,10 @@ function checkTimeZone(value: string): string | undefined {
   } catch {
     return 'must be an IANA time zone such as UTC or Asia/Kolkata';
   }
+}
+
+function checkCountryCode(value: string): string | undefined {
+  return /^\+[1-9]\d{0,3}$/.test(value) ? undefined : 'must be a country calling code: + and 1-4 digits, such as +91';
 }
 
 function checkOrigin(value: string): string | undefined {
@@ -57,9 +70,17 @@ export const SETTINGS: { readonly [K in keyof AppSettings]: SettingDefinition } 
   deliveryProvider: { type: 'string', default: 'log', description: 'provider that sends this app\'s messages' },
   apiCallsPerHour: { type: 'integer', min: 1, max: 100_000_000, default: null, nullable: true, description: 'API calls allowed per API key per hour (unset: unlimited)' },
   echoCode: { type: 'boolean', default: true, description: 'dialects whose documented contract returns the code do so (seed 002, 001)' },
-  keylessAccess: { type: 'boolean', default: true, description: 'keyless dialects (seeds 001, 003) may act for this app without an API key' },
+  keylessAccess: { type: 'boolean', default: true, productionDefault: false, description: 'keyless dialects (seeds 001, 003) may act for this app without an API key (off by default in production, decisions 8)' },
   allowedOrigins: { type: 'list', default: [], check: checkOrigin, description: 'origins that may embed the hosted page and call it from a browser' },
   timeZone: { type: 'string', default: 'UTC', check: checkTimeZone, description: 'IANA time zone for wall-clock times in dialects (seed 001 startTime)' },
+  timeWindowMaxDuration: { type: 'integer', min: 1, max: 86_400, default: 3_600, description: 'longest seed-001 time window (duration) accepted, in seconds' },
+  timeWindowSms: { type: 'boolean', default: false, description: 'seed-001 GENERATE also sends the code by SMS to defaultCountryCode + mobile' },
+  defaultCountryCode: { type: 'string', default: '+91', check: checkCountryCode, description: 'country calling code put before 10-digit national numbers (seed 001 mobile)' },
+  signatureHelper: { type: 'boolean', default: true, productionDefault: false, description: 'seed-000 development helper that computes partner signatures (off by default in production)' },
+  partnerOtpLimit: { type: 'integer', min: 1, max: 1_000, default: 3, description: 'seed-000 OTP requests allowed per GetPlusID per partnerOtpWindow' },
+  partnerOtpWindow: { type: 'integer', min: 1, max: 86_400, default: 300, description: 'seconds of the seed-000 per-GetPlusID OTP request window' },
+  totpWindow: { type: 'integer', min: 0, max: 10, default: 1, description: 'TOTP time steps of clock drift accepted each way (RFC 6238 §5.2)' },
+  hotpLookAhead: { type: 'integer', min: 1, max: 100, default: 10, description: 'HOTP counters tried from the expected one on (RFC 4226 §7.4)' },
 };
 
 export type SettingKey = keyof AppSettings;
@@ -68,10 +89,12 @@ export function isSettingKey(key: string): key is SettingKey {
   return Object.hasOwn(SETTINGS, key);
 }
 
-export function defaultSettings(): AppSettings {
+/** Defaults of a new app; `production` picks each setting's `productionDefault` where it has one. */
+export function defaultSettings(production = false): AppSettings {
   const out: Record<string, unknown> = {};
-  for (const [key, definition] of Object.entries(SETTINGS)) {
-    out[key] = Array.isArray(definition.default) ? [...definition.default] : definition.default;
+  for (const [key, definition] of Object.entries(SETTINGS) as [string, SettingDefinition][]) {
+    if (production && definition.type === 'boolean' && definition.productionDefault !== undefined) out[key] = definition.productionDefault;
+    else out[key] = Array.isArray(definition.default) ? [...definition.default] : definition.default;
   }
   return out as unknown as AppSettings;
 }

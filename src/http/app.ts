@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { newId } from '../core/ids.js';
 import { OtpdError } from '../errors.js';
 import type { Services } from '../services/index.js';
+import nhn004 from './dialects/nhn-004/index.js';
 import { requestLogFields } from './logging.js';
 import nativeApi from './native/index.js';
 import health from './native/health.js';
@@ -68,6 +69,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   await app.register(health, { services: options.services });
   await app.register(nativeApi, { prefix: '/v1', services: options.services });
+  await app.register(nhn004, { services: options.services });
 
   return app;
 }

@@ -54,6 +54,8 @@ export class AppsService {
     private readonly store: Store,
     private readonly keyring: Keyring,
     private readonly clock: () => number,
+    /** New apps get production defaults (keyless dialect access off, decisions 8). */
+    private readonly production = false,
   ) {}
 
   /**
@@ -83,7 +85,7 @@ export class AppsService {
   async create(name: string, settings: Record<string, unknown>, apiKey?: string): Promise<{ app: AppRecord; apiKey: string; keyId: string; credentials: DialectCredentials }> {
     if (!APP_NAME.test(name)) throw invalid('name', 'must be 1-63 lower-case letters, digits, - or _, starting with a letter or digit');
     const now = this.clock();
-    const app: AppRecord = { id: newId('app', now), name, settings: applySettings(defaultSettings(), settings), createdAt: now, updatedAt: now };
+    const app: AppRecord = { id: newId('app', now), name, settings: applySettings(defaultSettings(this.production), settings), createdAt: now, updatedAt: now };
     await this.store.insertApp(app);
     const key = apiKey ?? newApiKey();
     const keyId = await this.insertKey(app.id, key);

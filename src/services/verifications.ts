@@ -4,7 +4,7 @@ import { generateNumericCode } from '../core/codes.js';
 import { channelFits, defaultChannelFor, parseDestination, type Channel } from '../core/destination.js';
 import { newVerificationId, routingTag } from '../core/ids.js';
 import type { Keyring } from '../core/keyring.js';
-import type { VerificationRecord } from '../core/verification.js';
+import type { CheckOutcome, VerificationRecord } from '../core/verification.js';
 import type { Delivery } from '../delivery/index.js';
 import { renderMessage } from '../delivery/templates.js';
 import { invalid, OtpdError } from '../errors.js';
@@ -23,6 +23,14 @@ export interface CreateVerificationInput {
 export interface CheckOutput {
   verification: VerificationRecord;
   valid: boolean;
+  /** What this check decided: a dialect tells a counted wrong code from a verification that no longer takes codes. */
+  outcome: CheckOutcome;
+}
+
+/** A verification with the plaintext code just sent, for dialects whose documented contract echoes it (standards S2). */
+export interface RevealedCode {
+  verification: VerificationRecord;
+  code: string;
 }
 
 const METADATA_MAX_BYTES = 4096;
@@ -58,6 +66,11 @@ export class VerificationsService {
   }
 
   async create(app: AppRecord, input: CreateVerificationInput): Promise<VerificationRecord> {
+    return (await this.createRevealingCode(app, input)).verification;
+  }
+
+  /** `create`, also returning the code; only for a dialect that echoes it where the app's `echoCode` allows. */
+  async createRevealingCode(app: AppRecord, input: CreateVerificationInput): Promise<RevealedCode> {
     const destination = parseDestination(input.to);
     const channel = input.channel ?? defaultChannelFor(destination);
     if (!channelFits(channel, destination)) {
@@ -97,7 +110,7 @@ export class VerificationsService {
     };
     const { verification } = await this.store.createVerification(record, now);
     this.send(app, verification, code);
-    return verification;
+    return { verification, code };
   }
 
   /**
@@ -136,7 +149,7 @@ export class VerificationsService {
     if (result.outcome === 'wrong' && result.verification.status === 'max_attempts_reached') {
       this.logger.info({ verificationId: id, appId: app.id }, 'verification locked after too many wrong codes');
     }
-    return { verification: result.verification, valid: result.outcome === 'approved' };
+    return { verification: result.verification, valid: result.outcome === 'approved', outcome: result.outcome };
   }
 
   /** Checks against the app's latest pending verification for `to`. */
@@ -148,6 +161,11 @@ export class VerificationsService {
   }
 
   async resend(app: AppRecord, id: string): Promise<VerificationRecord> {
+    return (await this.resendRevealingCode(app, id)).verification;
+  }
+
+  /** `resend`, also returning the new code; only for a dialect that echoes it where the app's `echoCode` allows. */
+  async resendRevealingCode(app: AppRecord, id: string): Promise<RevealedCode> {
     const existing = await this.get(app, id);
     const code = generateNumericCode(existing.codeLength);
     const now = this.clock();
@@ -167,7 +185,7 @@ export class VerificationsService {
       }
     }
     this.send(app, result.verification, code);
-    return result.verification;
+    return { verification: result.verification, code };
   }
 
   async cancel(app: AppRecord, id: string): Promise<VerificationRecord> {
@@ -190,16 +208,26 @@ export class VerificationsService {
   }
 
   private send(app: AppRecord, verification: VerificationRecord, code: string): void {
-    const minutes = Math.max(1, Math.round((verification.expiresAt - this.clock()) / 60_000));
-    const { text, subject } = renderMessage({ appName: app.name, code, minutes, channel: verification.channel, locale: verification.locale });
+    this.sendCode(app, { reference: verification.id, to: verification.to, channel: verification.channel, code, expiresAt: verification.expiresAt, locale: verification.locale });
+  }
+
+  /**
+   * Sends a code through the app's provider and templates. Besides verifications, seed 001 uses it for its
+   * derived time-window codes, which no verification holds: their `reference` (not a `ve_` id) stands
+   * where a verification id would, and delivery reports for it match no verification and change nothing.
+   */
+  sendCode(app: AppRecord, message: { reference: string; to: string; channel: Channel; code: string; expiresAt: number; locale?: string | null }): void {
+    const minutes = Math.max(1, Math.round((message.expiresAt - this.clock()) / 60_000));
+    const locale = message.locale ?? null;
+    const { text, subject } = renderMessage({ appName: app.name, code: message.code, minutes, channel: message.channel, locale });
     this.delivery.dispatcher.dispatch(this.delivery.providerNameFor(app.settings.deliveryProvider), {
-      verificationId: verification.id,
+      verificationId: message.reference,
       appId: app.id,
       appName: app.name,
-      channel: verification.channel,
-      to: verification.to,
-      code,
-      locale: verification.locale,
+      channel: message.channel,
+      to: message.to,
+      code: message.code,
+      locale,
       text,
       subject,
     });

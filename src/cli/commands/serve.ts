@@ -15,8 +15,15 @@ function parseWorkers(text: string): number {
 /** Runs until SIGTERM/SIGINT, then stops accepting, finishes in-flight work and closes the store. */
 async function serveOne(options: { print: boolean; ensureDefaultApp: boolean }): Promise<void> {
   const config = loadConfig();
+  // Signals are handled from the very start, so a stop request during start-up is still graceful.
+  let stopRequested: string | undefined;
+  let stop = (signal: string) => {
+    stopRequested = signal;
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
   const server = await startServer(config, { print: options.print ? undefined : null, ensureDefaultApp: options.ensureDefaultApp });
-  const stop = (signal: string) => {
+  stop = (signal: string) => {
     server.logger.info({ signal }, 'shutting down');
     server.close().then(
       () => process.exit(0),
@@ -26,8 +33,7 @@ async function serveOne(options: { print: boolean; ensureDefaultApp: boolean }):
       },
     );
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  if (stopRequested) stop(stopRequested);
 }
 
 /**

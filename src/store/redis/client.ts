@@ -28,6 +28,7 @@ export interface Commands {
   hvals(key: string): Promise<string[]>;
   smembers(key: string): Promise<string[]>;
   get(key: string): Promise<string | null>;
+  set(key: string, value: string, px: 'PX', ms: number, nx: 'NX'): Promise<'OK' | null>;
   del(...keys: string[]): Promise<number>;
 }
 

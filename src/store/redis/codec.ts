@@ -1,15 +1,18 @@
+import { timeOfId } from '../../core/ids.js';
 import { settingsFromStored } from '../../core/settings.js';
 import type { VerificationRecord } from '../../core/verification.js';
 import type { ApiKeyRecord, AppRecord } from '../store.js';
 
 /**
- * Records ⇄ Redis hash fields. Field names are one or two letters and null fields are left out: a
- * verification hash stays a small listpack (Redis' compact encoding for hashes of short values), which is
- * what keeps memory per pending verification low. Numbers are written as decimal integers, which listpack
- * stores as integers. The verification id is the key itself and is not repeated inside.
+ * Records ⇄ Redis hash fields. Field names are one or two letters, null fields are left out, and so are three
+ * fields whose value at creation is implied: `cr` when createdAt is the time inside the id, `u` when
+ * updatedAt equals createdAt, `d` when the delivery status is `queued`. A verification hash thus stays a
+ * listpack (Redis' compact encoding for small hashes) of under 192 bytes for a phone number, which is what
+ * keeps memory per pending verification low (bench/redis-memory.ts). Numbers are written as decimal integers,
+ * which listpack stores as integers. The verification id is the key itself and is not repeated inside.
  *
  * The Lua scripts (scripts.ts) read and write these same names: a appId, s status, h codeHash, k codeKid,
- * n attempts, m maxAttempts, c sends, e expiresAt, l lastSentAt, u updatedAt, d deliveryStatus,
+ * cl codeLength, n attempts, m maxAttempts, c sends, e expiresAt, l lastSentAt, u updatedAt, d deliveryStatus,
  * p deliveryProvider, pm providerMessageId, fr failureReason. Only the scripts change them after creation.
  */
 const VERIFICATION_FIELDS = {
@@ -19,6 +22,7 @@ const VERIFICATION_FIELDS = {
   status: 's',
   codeHash: 'h',
   codeKid: 'k',
+  codeLength: 'cl',
   attempts: 'n',
   maxAttempts: 'm',
   sends: 'c',
@@ -34,12 +38,26 @@ const VERIFICATION_FIELDS = {
   failureReason: 'fr',
 } as const satisfies Record<Exclude<keyof VerificationRecord, 'id'>, string>;
 
-/** Flat [field, value, …] list for HSET, nulls omitted. */
+/** Whether a field can be left out because reading it back restores the same value (see above). */
+function implied(record: VerificationRecord, name: keyof typeof VERIFICATION_FIELDS): boolean {
+  switch (name) {
+    case 'createdAt':
+      return record.createdAt === timeOfId(record.id);
+    case 'updatedAt':
+      return record.updatedAt === record.createdAt;
+    case 'deliveryStatus':
+      return record.deliveryStatus === 'queued';
+    default:
+      return record[name] === null;
+  }
+}
+
+/** Flat [field, value, …] list for HSET, null and implied fields omitted. */
 export function verificationToFields(record: VerificationRecord): string[] {
   const out: string[] = [];
   for (const [name, field] of Object.entries(VERIFICATION_FIELDS) as [keyof typeof VERIFICATION_FIELDS, string][]) {
+    if (implied(record, name)) continue;
     const value = record[name];
-    if (value === null) continue;
     out.push(field, typeof value === 'object' ? JSON.stringify(value) : String(value));
   }
   return out;
@@ -59,6 +77,7 @@ export function verificationFromHash(id: string, hash: Record<string, string>, a
   const optional = (field: string): string | null => hash[field] ?? null;
   const integer = (field: string): number => Number(hash[field]);
   const metadata = optional('md');
+  const createdAt = hash.cr === undefined ? timeOfId(id) : Number(hash.cr);
   return {
     id,
     appId: hash.a,
@@ -67,16 +86,17 @@ export function verificationFromHash(id: string, hash: Record<string, string>, a
     status: hash.s as VerificationRecord['status'],
     codeHash: hash.h ?? '',
     codeKid: hash.k ?? '',
+    codeLength: integer('cl'),
     attempts: integer('n'),
     maxAttempts: integer('m'),
     sends: integer('c'),
     locale: optional('lo'),
     metadata: metadata === null ? null : (JSON.parse(metadata) as Record<string, unknown>),
     expiresAt: integer('e'),
-    createdAt: integer('cr'),
-    updatedAt: integer('u'),
+    createdAt,
+    updatedAt: hash.u === undefined ? createdAt : Number(hash.u),
     lastSentAt: integer('l'),
-    deliveryStatus: hash.d as VerificationRecord['deliveryStatus'],
+    deliveryStatus: (hash.d ?? 'queued') as VerificationRecord['deliveryStatus'],
     deliveryProvider: optional('p'),
     providerMessageId: optional('pm'),
     failureReason: optional('fr'),

@@ -1,4 +1,5 @@
 import { routingTagOfVerificationId } from '../../core/ids.js';
+import { OtpdError } from '../../errors.js';
 
 /**
  * The Redis key layout, in one place. `P` is the configured prefix (`otpd:` by default).
@@ -24,7 +25,7 @@ export class RedisKeys {
   constructor(readonly prefix: string) {
     // A brace in the prefix would become the hash tag of every key and silently put the whole store in
     // one cluster slot; refuse it instead.
-    if (/[{}]/.test(prefix)) throw new Error(`the Redis key prefix must not contain { or }, got ${JSON.stringify(prefix)}`);
+    if (/[{}]/.test(prefix)) throw new OtpdError('CONFIG', `the Redis key prefix must not contain { or }, got ${JSON.stringify(prefix)}`);
   }
 
   /** `P v:{T}:` — verification keys of one routing tag are this stem plus the id. */

@@ -1,0 +1,90 @@
+/**
+ * Memory per pending verification in Redis: creates N pending verifications through the Redis store under a
+ * throwaway prefix and prints the growth of INFO used_memory divided by N, next to MEMORY USAGE of one
+ * verification hash and one pending-index key. Deletes its keys afterwards.
+ *
+ *   node --import tsx bench/redis-memory.ts [N] [redis://127.0.0.1:6379]
+ */
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { newId, newVerificationId, routingTag } from '../src/core/ids.js';
+import type { VerificationRecord } from '../src/core/verification.js';
+import { openRedisStore } from '../src/store/redis/index.js';
+import { RedisKeys } from '../src/store/redis/keys.js';
+
+const count = Number(process.argv[2] ?? 10_000);
+const url = process.argv[3] ?? 'redis://127.0.0.1:6379';
+const routingKey = randomBytes(32);
+const prefix = `otpd-bench:${randomBytes(4).toString('hex')}:`;
+const keys = new RedisKeys(prefix);
+
+async function usedMemory(client: Redis): Promise<number> {
+  const info = await client.info('memory');
+  const match = /^used_memory:(\d+)/m.exec(info);
+  if (!match) throw new Error('INFO memory has no used_memory');
+  return Number(match[1]);
+}
+
+/** A realistic verification: E.164 destination, base64url HMAC, 8-character key id, no metadata. */
+function verification(appId: string, index: number, now: number): VerificationRecord {
+  const to = `+1555${String(index).padStart(7, '0')}`;
+  return {
+    id: newVerificationId(routingTag(routingKey, appId, to), now),
+    appId,
+    to,
+    channel: 'sms',
+    status: 'pending',
+    codeHash: randomBytes(32).toString('base64url'),
+    codeKid: randomBytes(4).toString('hex'),
+    codeLength: 6,
+    attempts: 0,
+    maxAttempts: 5,
+    sends: 1,
+    locale: null,
+    metadata: null,
+    expiresAt: now + 600_000,
+    createdAt: now,
+    updatedAt: now,
+    lastSentAt: now,
+    deliveryStatus: 'queued',
+    deliveryProvider: null,
+    providerMessageId: null,
+    failureReason: null,
+  };
+}
+
+async function deletePrefix(client: Redis): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, found] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    if (found.length > 0) await client.unlink(...found);
+  } while (cursor !== '0');
+}
+
+const client = new Redis(url);
+const store = await openRedisStore({ urls: [url], cluster: false, prefix, routingKey });
+try {
+  const appId = newId('app');
+  const now = Date.now();
+  const before = await usedMemory(client);
+  let sample: VerificationRecord | undefined;
+  for (let start = 0; start < count; start += 500) {
+    const batch = Array.from({ length: Math.min(500, count - start) }, (_, i) => verification(appId, start + i, now));
+    sample ??= batch[0];
+    await Promise.all(batch.map((record) => store.createVerification(record, now)));
+  }
+  const after = await usedMemory(client);
+  const tag = routingTag(routingKey, appId, sample!.to);
+  const hashBytes = await client.memory('USAGE', keys.verification(sample!.id)!, 'SAMPLES', '0');
+  const indexBytes = await client.memory('USAGE', keys.pending(tag, appId, sample!.to), 'SAMPLES', '0');
+  const encoding = await client.object('ENCODING', keys.verification(sample!.id)!);
+  console.log(`pending verifications:        ${count}`);
+  console.log(`used_memory delta / N:        ${((after - before) / count).toFixed(1)} bytes`);
+  console.log(`MEMORY USAGE, one hash:       ${hashBytes} bytes (${encoding})`);
+  console.log(`MEMORY USAGE, one index key:  ${indexBytes} bytes`);
+} finally {
+  await deletePrefix(client);
+  await store.close();
+  client.disconnect();
+}

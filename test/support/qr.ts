@@ -1,0 +1,8 @@
+import jsQR from 'jsqr';
+import { PNG } from 'pngjs';
+
+/** Decodes a QR code from a plain-base64 PNG (as otpd returns it) with an independent reader (jsQR). */
+export function decodeQrPng(base64: string): string | undefined {
+  const png = PNG.sync.read(Buffer.from(base64, 'base64'));
+  return jsQR(new Uint8ClampedArray(png.data.buffer, png.data.byteOffset, png.data.byteLength), png.width, png.height)?.data;
+}
