@@ -15,7 +15,8 @@ import { RedisKeys } from '../src/store/redis/keys.js';
 const count = Number(process.argv[2] ?? 10_000);
 const url = process.argv[3] ?? 'redis://127.0.0.1:6379';
 const routingKey = randomBytes(32);
-const prefix = `otpd-bench:${randomBytes(4).toString('hex')}:`;
+// As long as the default `otpd:` prefix, so the numbers are those of a default deployment.
+const prefix = `b${randomBytes(2).toString('hex').slice(0, 3)}:`;
 const keys = new RedisKeys(prefix);
 
 async function usedMemory(client: Redis): Promise<number> {

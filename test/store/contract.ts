@@ -79,6 +79,13 @@ export function storeContract(name: string, open: () => Promise<Store>, teardown
         assert.equal(await store.getApiKeyByHash(key.hash), undefined);
         assert.equal(await store.deleteApp(other.id), false);
       });
+      it('refuses to rename an app to a taken name', async () => {
+        const other: AppRecord = { ...app, id: newId('app'), name: app.name + '-rename' };
+        await store.insertApp(other);
+        await assert.rejects(store.updateApp({ ...other, name: app.name }), (error) => isOtpdError(error, 'APP_EXISTS'));
+        assert.equal((await store.getAppByName(app.name))?.id, app.id);
+        await store.deleteApp(other.id);
+      });
       it('stores API keys by hash and revokes them once', async () => {
         const key = { id: newId('key'), appId: app.id, hash: 'hash-' + Math.random(), prefix: 'otpd_abc', createdAt: T0, revokedAt: null };
         await store.insertApiKey(key);

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { baseServerArgs, freePort, pingPort, redisCli, spawnRedisServer, stopProcess, waitFor } from './redis-process.js';
+import { baseServerArgs, exitedError, freePort, pingPort, redisCli, spawnRedisServer, stopProcess, waitFor } from './redis-process.js';
 
 export interface RedisCluster {
   /** One redis:// URL per master. */
@@ -22,6 +22,15 @@ const STATE_OK_TIMEOUT_MS = 20_000;
  * and on any failure every node started so far is killed before the error is thrown.
  */
 export async function startRedisCluster(): Promise<RedisCluster> {
+  // Another process may take a free port before a node binds it; a second try with fresh ports settles that.
+  try {
+    return await startOnce();
+  } catch {
+    return await startOnce();
+  }
+}
+
+async function startOnce(): Promise<RedisCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'otpd-redis-cluster-'));
   const children: ChildProcess[] = [];
   const ports: number[] = [];
@@ -44,10 +53,7 @@ export async function startRedisCluster(): Promise<RedisCluster> {
       ];
       const server = spawnRedisServer(args);
       children.push(server.child);
-      await waitFor(`cluster node on port ${port}`, async () => {
-        if (server.child.exitCode !== null) throw new Error(`redis-server exited: ${server.output()}`);
-        return pingPort(port);
-      }, NODE_START_TIMEOUT_MS);
+      await waitFor(`cluster node on port ${port}`, () => pingPort(port), NODE_START_TIMEOUT_MS, 100, exitedError(server));
     }
 
     await redisCli(['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], CREATE_TIMEOUT_MS);

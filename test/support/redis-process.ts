@@ -45,11 +45,16 @@ export function redisCli(args: string[], timeoutMs = 5000): Promise<string> {
   });
 }
 
-/** Polls `check` until it returns true, at most `timeoutMs`; the last failure is in the error. */
-export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, intervalMs = 100): Promise<void> {
+/**
+ * Polls `check` until it returns true, at most `timeoutMs`; the last failure is in the error. `fatal` ends
+ * the wait at once when it reports something that no amount of waiting will fix (a process that exited).
+ */
+export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, intervalMs = 100, fatal?: () => Error | undefined): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
+    const stop = fatal?.();
+    if (stop) throw stop;
     try {
       if (await check()) return;
     } catch (error) {
@@ -91,6 +96,11 @@ export async function stopProcess(child: ChildProcess, graceMs = 3000): Promise<
 /** The arguments every test server shares: loopback only, no persistence, data directory given. */
 export function baseServerArgs(port: number, dir: string): string[] {
   return ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--protected-mode', 'yes'];
+}
+
+/** For `waitFor`'s `fatal`: an error once the server process has exited, with its last output. */
+export function exitedError(server: { child: ChildProcess; output: () => string }): () => Error | undefined {
+  return () => (server.child.exitCode !== null || server.child.signalCode !== null ? new Error(`redis-server exited: ${server.output()}`) : undefined);
 }
 
 export async function pingPort(port: number): Promise<boolean> {

@@ -1,6 +1,6 @@
 import { tmpdir } from 'node:os';
 import type { ChildProcess } from 'node:child_process';
-import { baseServerArgs, freePort, pingPort, spawnRedisServer, stopProcess, waitFor } from './redis-process.js';
+import { baseServerArgs, exitedError, freePort, pingPort, spawnRedisServer, stopProcess, waitFor } from './redis-process.js';
 
 export interface RedisServer {
   url: string;
@@ -15,25 +15,23 @@ export interface RedisServer {
 }
 
 const START_TIMEOUT_MS = 10_000;
+const START_ATTEMPTS = 3;
 
 /**
  * A standalone redis-server of its own on a free loopback port, for tests that stop and restart Redis.
  * Every wait is bounded; the process is killed when the test process exits even if `stop` is never called.
  */
 export async function startRedisServer(): Promise<RedisServer> {
-  const port = await freePort();
   // Nothing is persisted (no RDB, no AOF), so the directory only needs to exist.
   const dir = tmpdir();
+  let port = 0;
   let child: ChildProcess | undefined;
 
   async function start(): Promise<void> {
     const server = spawnRedisServer(baseServerArgs(port, dir));
     child = server.child;
     try {
-      await waitFor(`redis-server on port ${port}`, async () => {
-        if (server.child.exitCode !== null) throw new Error(`redis-server exited: ${server.output()}`);
-        return pingPort(port);
-      }, START_TIMEOUT_MS);
+      await waitFor(`redis-server on port ${port}`, () => pingPort(port), START_TIMEOUT_MS, 100, exitedError(server));
     } catch (error) {
       await stopProcess(server.child);
       throw error;
@@ -44,7 +42,16 @@ export async function startRedisServer(): Promise<RedisServer> {
     if (child) await stopProcess(child);
   }
 
-  await start();
+  // Another process may take the free port before redis-server binds it; a few fresh ports settle that.
+  for (let attempt = 1; ; attempt++) {
+    port = await freePort();
+    try {
+      await start();
+      break;
+    } catch (error) {
+      if (attempt === START_ATTEMPTS) throw error;
+    }
+  }
   return {
     url: `redis://127.0.0.1:${port}`,
     port,

@@ -27,7 +27,6 @@ export interface Commands {
   hmget(key: string, ...fields: string[]): Promise<(string | null)[]>;
   hvals(key: string): Promise<string[]>;
   smembers(key: string): Promise<string[]>;
-  get(key: string): Promise<string | null>;
   set(key: string, value: string, px: 'PX', ms: number, nx: 'NX'): Promise<'OK' | null>;
   del(...keys: string[]): Promise<number>;
 }
@@ -37,6 +36,7 @@ type ScriptFunction = (...keysAndArgs: string[]) => Promise<unknown>;
 const DEFAULT_COMMAND_TIMEOUT_MS = 1000;
 const DEFAULT_READY_TIMEOUT_MS = 5000;
 const MAX_RECONNECT_DELAY_MS = 1000;
+const MINIMUM_MAJOR_VERSION = 7;
 
 /** 100, 200, 400, 800 ms, then every second, forever: Redis coming back is picked up within a second. */
 function reconnectDelay(times: number): number {
@@ -85,7 +85,7 @@ export class RedisConnection {
     private readonly client: Redis | Cluster,
     commandTimeoutMs: number,
   ) {
-    this.commands = client as unknown as Commands;
+    this.commands = client;
     // ioredis enforces commandTimeout per command; this outer deadline also bounds paths it does not cover
     // (cluster redirections and retries), so no store call can hang.
     this.deadlineMs = commandTimeoutMs * 2 + 500;
@@ -132,7 +132,25 @@ export class RedisConnection {
     }
     const connection = new RedisConnection(client, commandTimeout);
     await connection.waitReady(options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS, options.urls);
+    try {
+      await connection.requireVersion(MINIMUM_MAJOR_VERSION);
+    } catch (error) {
+      client.disconnect();
+      throw error;
+    }
     return connection;
+  }
+
+  /** The scripts use Redis 7 shebangs (scripts.ts); an older server is refused at start, not at the first call. */
+  private async requireVersion(major: number): Promise<void> {
+    const nodes = this.client instanceof Cluster ? this.client.nodes('master') : [this.client];
+    for (const node of nodes) {
+      const info = await this.guard(() => node.info('server'));
+      const version = /^redis_version:(\S+)/m.exec(info)?.[1] ?? 'unknown';
+      if (!(Number.parseInt(version, 10) >= major)) {
+        throw new OtpdError('CONFIG', `otpd needs Redis ${major}.0 or newer, but ${node.options.host ?? 'the server'}:${node.options.port ?? ''} runs ${version}`);
+      }
+    }
   }
 
   private waitReady(timeoutMs: number, urls: string[]): Promise<void> {

@@ -27,9 +27,8 @@ import * as S from './scripts.js';
  */
 export const VERIFICATION_GRACE_MS = 24 * 60 * 60 * 1000;
 
-export interface RedisStoreOptions extends Omit<ConnectionOptions, 'urls' | 'cluster'> {
-  urls: string[];
-  cluster: boolean;
+/** What `openStore` passes (src/store/index.ts), plus the connection's optional timeouts. */
+export interface RedisStoreOptions extends ConnectionOptions {
   /** Prepended to every key (`otpd:` by default in config), so several deployments or tests share a Redis. */
   prefix: string;
   /** Same key as the services use for `routingTag()`, so the store finds a destination's slot. */

@@ -5,13 +5,17 @@
  * of otpd processes).
  *
  * The verification scripts mirror src/core/verification.ts rule for rule and in the same order; the field
- * names are those of codec.ts. Times arrive as decimal strings of epoch milliseconds and are written back
- * through `int()`: Lua 5.1 numbers are doubles (exact below 2^53) and its default number-to-string
- * conversion keeps only 14 significant digits, so no number is ever converted implicitly.
+ * names are those of codec.ts. Times arrive as decimal strings of epoch milliseconds and are stored either as
+ * received or through `int()`: Lua 5.1 numbers are doubles (exact below 2^53) and its default
+ * number-to-string conversion keeps only 14 significant digits, so no number is ever converted implicitly.
  *
- * In Redis Cluster, every key a script touches shares one hash tag (keys.ts), including keys the script
- * builds itself (the superseded verification, the pending index on resend): they are in the script's slot
- * by construction.
+ * Expiries are set with PEXPIRE relative to the caller's `now` (expiresAt + grace - now), not PEXPIREAT:
+ * otpd's clock decides `expiresAt`, and a Redis host whose clock differs from it would otherwise drop keys
+ * early or keep them late. With synchronised clocks the two are the same.
+ *
+ * In Redis Cluster, every key a script touches shares one hash tag (keys.ts), including keys a script builds
+ * from a stem argument (the superseded verification, the pending index on resend, API keys of a deleted
+ * app): they are in the script's slot by construction.
  */
 
 export interface ScriptDefinition {

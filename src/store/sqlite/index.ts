@@ -256,7 +256,12 @@ export class SqliteStore implements Store {
 
   updateApp(app: AppRecord): Promise<void> {
     return this.write(() => {
-      this.statements.updateApp.run(app.name, JSON.stringify(app.settings), app.updatedAt, app.id);
+      try {
+        this.statements.updateApp.run(app.name, JSON.stringify(app.settings), app.updatedAt, app.id);
+      } catch (error) {
+        if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new OtpdError('APP_EXISTS', `an app named "${app.name}" already exists`);
+        throw error;
+      }
     });
   }
 
