@@ -36,6 +36,7 @@ export const ERRORS = {
   FACTOR_LOCKED: { status: 429, title: 'Too many failed attempts for this factor' },
   SECRET_MISMATCH: { status: 500, title: 'Stored secret cannot be decrypted with the configured keys' },
   STORE_UNAVAILABLE: { status: 503, title: 'Store unavailable' },
+  METRICS_UNAVAILABLE: { status: 503, title: 'Metrics unavailable' },
   CONFIG: { status: 500, title: 'Invalid configuration' },
   INTERNAL: { status: 500, title: 'Internal server error' },
 } as const satisfies Record<string, ErrorDefinition>;

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
+import { applyFileApps, reloadOnHangup } from './config-file-apply.js';
 import { buildApp } from './http/app.js';
 import { createLogger } from './logger.js';
 import { createServices, keyringFrom, type Services } from './services/index.js';
@@ -47,6 +48,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
 
   let generatedKey: string | undefined;
   if (options.ensureDefaultApp !== false) generatedKey = (await services.apps.ensureDefaultApp(config.apiKey)).generatedKey;
+  if (config.file) await applyFileApps(services.apps, config.file, logger);
 
   // The public URL is only known once the port is bound (OTPD_PORT=0 picks one, decisions 12).
   let publicUrl = config.publicUrl ?? '';
@@ -57,6 +59,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}`;
   publicUrl = config.publicUrl ?? url;
+  // Messages accepted before a crash wait in the outbox: this process sends them too.
+  services.delivery.setPublicUrl(publicUrl);
+  services.delivery.start();
+  const stopReloading = reloadOnHangup(config.file?.path, services, logger);
 
   const cleanup = setInterval(() => {
     services.verifications.purge(config.retentionMs).catch((error) => logger.warn({ err: error }, 'cleanup failed'));
@@ -76,8 +82,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     close() {
       closing ??= (async () => {
         clearInterval(cleanup);
+        stopReloading();
         await app.close();
-        await services.drain();
+        await services.delivery.close();
         await store.close();
       })();
       return closing;

@@ -2,8 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { loadConfig } from '../src/config.js';
 import { startServer, type RunningServer } from '../src/server.js';
+import { deleteKeysWithPrefix } from './support/redis-keys.js';
 
 /** A server's dev-outbox line (what the person would receive). */
 export interface OutboxMessage {
@@ -105,6 +107,18 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     async close() {
       await server.close();
       rmSync(dir, { recursive: true, force: true });
+      // A test's Redis keys go with it, so a long-lived local Redis does not collect test data.
+      if (config.redis) {
+        const client = new Redis(config.redis.urls[0]!, { lazyConnect: true, maxRetriesPerRequest: 1 });
+        try {
+          await client.connect();
+          await deleteKeysWithPrefix(client, config.redis.prefix);
+        } catch {
+          /* the Redis of an outage test may be gone already */
+        } finally {
+          client.disconnect();
+        }
+      }
     },
   };
 }

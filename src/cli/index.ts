@@ -3,8 +3,14 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config.js';
 import { OtpdError } from '../errors.js';
 import { registerApps } from './commands/apps.js';
+import { registerAudit } from './commands/audit.js';
+import { registerErase } from './commands/erase.js';
+import { registerSecrets } from './commands/secrets.js';
+import { registerBench } from './commands/bench.js';
+import { registerDoctor } from './commands/doctor.js';
 import { registerKeys } from './commands/keys.js';
 import { registerServe } from './commands/serve.js';
+import { registerVerifications } from './commands/verifications.js';
 
 /** `otpd`: serve the API and manage apps and keys. Every command reads the same OTPD_* environment. */
 export function buildProgram(): Command {
@@ -13,6 +19,12 @@ export function buildProgram(): Command {
   registerServe(program);
   registerApps(program);
   registerKeys(program);
+  registerAudit(program);
+  registerErase(program);
+  registerSecrets(program);
+  registerVerifications(program);
+  registerDoctor(program);
+  registerBench(program);
   return program;
 }
 

@@ -14,7 +14,9 @@ export type KeyPurpose =
   | 'receipt'
   | 'routing'
   | 'dialect-secret'
-  | 'page-csrf';
+  | 'page-csrf'
+  | 'audit'
+  | 'webhook-secret';
 
 interface KeyVersion {
   kid: string;

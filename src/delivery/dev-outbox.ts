@@ -6,7 +6,8 @@ import type { DeliveryProvider, OutboundMessage, SendResult } from './provider.j
 
 /**
  * Development outbox (`OTPD_DEV_OUTBOX=/path/file.jsonl`): every message is appended as one JSON line,
- * `{"verificationId","channel","to","code","message","at"}`, so scripts and tests can read codes.
+ * `{"verificationId","channel","to","code","message","at"}` (plus `messageId`, `subject`, and `segments` and
+ * `encoding` for SMS), so scripts and tests can read codes.
  * Refused in production by config validation.
  */
 export class DevOutboxProvider implements DeliveryProvider {
@@ -25,6 +26,9 @@ export class DevOutboxProvider implements DeliveryProvider {
       code: message.code,
       message: message.text,
       at: new Date().toISOString(),
+      ...(message.messageId ? { messageId: message.messageId } : {}),
+      subject: message.subject,
+      ...(message.segments ? { segments: message.segments.segments, encoding: message.segments.encoding } : {}),
     });
     await appendFile(this.file, line + '\n', { mode: 0o600 });
     return { status: 'delivered', providerMessageId: `dev-${message.verificationId}-${Date.now()}` };

@@ -1,24 +1,179 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
-import { DevOutboxProvider } from './dev-outbox.js';
-import { Dispatcher, type DeliveryReporter } from './dispatcher.js';
-import { LogProvider } from './log.js';
-import type { DeliveryProvider } from './provider.js';
+import { DEFAULT_OUTBOX_OPTIONS, type FileConfig } from '../config-file.js';
+import type { Channel } from '../core/destination.js';
+import { newId } from '../core/ids.js';
+import type { Keyring } from '../core/keyring.js';
+import { OtpdError } from '../errors.js';
+import type { OutboxMessage, OutboxStore } from '../store/outbox.js';
+import type { Store } from '../store/store.js';
+import { OutboxWorker, type DeliveryState, type OutboxHooks } from './outbox-worker.js';
+import { sealPayload } from './outbox-payload.js';
+import { CallbackAuthError, type CallbackRequest } from './provider.js';
+import { buildRegistry, type ProviderRegistry } from './registry.js';
 
-export interface Delivery {
-  dispatcher: Dispatcher;
-  /** The provider an app's messages go to: the dev outbox overrides every app while it is on. */
-  providerNameFor(appProvider: string): string;
+/** A message to queue: what the outbox encrypts, plus where it belongs. */
+export interface QueuedSend {
+  appId: string;
+  /** The verification id (or another reference, such as a seed-001 time-window code's). */
+  reference: string;
+  to: string;
+  channel: Channel;
+  code: string;
+  locale: string | null;
+  link: string | null;
+  /** The verification's `sends` for this message (1 for the first). */
+  send: number;
+  expiresAt: number;
 }
 
-export function createDelivery(config: Config, report: DeliveryReporter, logger: Logger): Delivery {
-  const providers = new Map<string, DeliveryProvider>();
-  const add = (provider: DeliveryProvider) => providers.set(provider.name, provider);
-  add(new LogProvider(config.production));
-  if (config.devOutbox) add(new DevOutboxProvider(config.devOutbox));
-  const override = config.devOutbox ? 'dev-outbox' : undefined;
-  return {
-    dispatcher: new Dispatcher(providers, report, logger),
-    providerNameFor: (appProvider) => override ?? appProvider,
-  };
+export interface CallbackOutcome {
+  /** Receipts that matched a verification and were recorded. */
+  recorded: number;
+  /** Receipts for messages otpd does not know (or no longer keeps). */
+  ignored: number;
+  reply: { status: number; contentType: string; body: string };
+}
+
+/** Store records mapping a provider's message id to its verification, for receipts. */
+const RECEIPT_NAMESPACE = 'delivery-receipt';
+/** Receipts may arrive long after the code expired (carriers retry for a day or more). */
+const RECEIPT_GRACE_MS = 48 * 3_600_000;
+
+/**
+ * Delivery: the provider registry, the outbox worker, provider callbacks and reloads. Services queue
+ * messages with `queue` (in the same store step as their verification) and `kick` the worker.
+ */
+export class Delivery {
+  private registry: ProviderRegistry;
+  private file: FileConfig | undefined;
+  private publicUrl: string;
+  readonly worker: OutboxWorker;
+
+  constructor(
+    private readonly config: Config,
+    private readonly store: Store & OutboxStore,
+    private readonly keyring: Keyring,
+    hooks: Omit<OutboxHooks, 'rememberReceipt'>,
+    private readonly clock: () => number,
+    private readonly logger: Logger,
+  ) {
+    this.file = config.file;
+    this.registry = buildRegistry(config, this.file, keyring, clock);
+    this.publicUrl = config.publicUrl ?? '';
+    const rememberReceipt: OutboxHooks['rememberReceipt'] = async (provider, ids, target, expiresAt) => {
+      const now = this.clock();
+      const ttlMs = Math.max(0, expiresAt - now) + RECEIPT_GRACE_MS;
+      for (const id of ids) await this.store.putRecord(RECEIPT_NAMESPACE, `${provider}:${id}`, target, { ttlMs }, now);
+    };
+    this.worker = new OutboxWorker(store, keyring, () => this.state(), { ...hooks, rememberReceipt }, clock, logger);
+    this.report = hooks.report;
+  }
+
+  private readonly report: OutboxHooks['report'];
+
+  private state(): DeliveryState {
+    const file = this.file;
+    return {
+      registry: this.registry,
+      options: file?.outbox ?? DEFAULT_OUTBOX_OPTIONS,
+      templates: file?.templates ?? {},
+      appTemplates: (name) => file?.apps[name]?.templates,
+      devOutbox: this.config.devOutbox !== undefined,
+      publicUrl: this.publicUrl,
+    };
+  }
+
+  /** The outbox entry for a send: the message sealed under the `outbox` key, due now. */
+  prepare(send: QueuedSend, now: number): OutboxMessage {
+    const id = newId('msg', now);
+    const payload = sealPayload(this.keyring, id, { v: 1, to: send.to, channel: send.channel, code: send.code, locale: send.locale, link: send.link });
+    return { id, appId: send.appId, reference: send.reference, payload, send: send.send, dueAt: now, expiresAt: send.expiresAt };
+  }
+
+  /** Queues a message that belongs to no verification (seed-001 time-window codes). */
+  async queue(send: QueuedSend): Promise<void> {
+    const now = this.clock();
+    await this.store.enqueueOutbox(this.prepare(send, now), now);
+    this.worker.kick();
+  }
+
+  kick(): void {
+    this.worker.kick();
+  }
+
+  /** Calls `listener` after every provider call with its duration and outcome (metrics). */
+  onProviderCall(listener: (provider: string, status: string, seconds: number) => void): void {
+    this.worker.observer = listener;
+  }
+
+  start(): void {
+    this.worker.start();
+  }
+
+  setPublicUrl(url: string): void {
+    this.publicUrl = url.replace(/\/+$/, '');
+  }
+
+  /** Sends what is due and waits for sends in flight (bounded), then stops polling. */
+  async drain(): Promise<void> {
+    await this.worker.drain();
+  }
+
+  /** Shutdown: waits for sends in flight and closes provider connections. */
+  async close(): Promise<void> {
+    await this.worker.drain();
+    await this.registry.close();
+  }
+
+  /**
+   * Applies a reloaded config file: new providers, templates and outbox options take effect for the next
+   * message; sends in flight finish on the providers they started with, whose connections close after.
+   */
+  reload(file: FileConfig | undefined): void {
+    const previous = this.registry;
+    this.file = file;
+    this.registry = buildRegistry(this.config, file, this.keyring, this.clock);
+    // Give sends that hold the old providers time to finish before their pools close.
+    setTimeout(() => void previous.close(), 120_000).unref();
+  }
+
+  providerNames(): string[] {
+    return this.registry.names();
+  }
+
+  /**
+   * A provider's status callback: authenticated the way that provider signs (decisions 8), then each
+   * receipt is matched to its verification through the record kept when the provider took the message.
+   */
+  async handleCallback(providerName: string, request: CallbackRequest): Promise<CallbackOutcome> {
+    const provider = this.registry.get(providerName);
+    if (!provider?.receipts) throw new OtpdError('NOT_FOUND', `no provider named ${providerName} takes status callbacks`);
+    try {
+      provider.receipts.authenticate(request);
+    } catch (error) {
+      if (error instanceof CallbackAuthError) {
+        this.logger.warn({ provider: providerName, reason: error.message }, 'provider callback refused');
+        throw new OtpdError('FORBIDDEN', `callback authentication failed for provider ${providerName}`);
+      }
+      throw error;
+    }
+    let recorded = 0;
+    let ignored = 0;
+    const now = this.clock();
+    for (const receipt of provider.receipts.parse(request)) {
+      const target = await this.store.getRecord<{ appId: string; verificationId: string; send: number }>(RECEIPT_NAMESPACE, `${providerName}:${receipt.providerMessageId}`, now);
+      if (!target) {
+        ignored++;
+        continue;
+      }
+      await this.report(target.value.appId, target.value.verificationId, { status: receipt.status, failureReason: receipt.failureReason, send: target.value.send });
+      recorded++;
+    }
+    return { recorded, ignored, reply: provider.receipts.reply ?? { status: 204, contentType: 'text/plain', body: '' } };
+  }
+}
+
+export function createDelivery(config: Config, store: Store & OutboxStore, keyring: Keyring, hooks: Omit<OutboxHooks, 'rememberReceipt'>, clock: () => number, logger: Logger): Delivery {
+  return new Delivery(config, store, keyring, hooks, clock, logger);
 }

@@ -16,7 +16,8 @@ export class LogProvider implements DeliveryProvider {
 
   async send(message: OutboundMessage): Promise<SendResult> {
     const body = this.production ? '(message body withheld in production)' : message.text;
-    this.write(`[otpd log provider] ${message.channel} to ${message.to} (verification ${message.verificationId}): ${body}`);
+    const parts = message.segments ? `, ${message.segments.segments} ${message.segments.encoding} segment${message.segments.segments === 1 ? '' : 's'}` : '';
+    this.write(`[otpd log provider] ${message.channel} to ${message.to} (verification ${message.verificationId}${parts}): ${body}`);
     return { status: 'sent', providerMessageId: `log-${message.verificationId}-${Date.now()}` };
   }
 }

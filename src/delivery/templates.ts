@@ -1,4 +1,24 @@
 import type { Channel } from '../core/destination.js';
+import { smsSegments, type SmsSegments } from './segments.js';
+import { FALLBACK_LOCALE, SHIPPED_TEMPLATES, type LocaleTexts } from './template-catalog.js';
+
+/** An email template from a config file; `html` is derived from `text` when left out. */
+export interface EmailTemplate {
+  subject: string;
+  text: string;
+  html?: string;
+}
+
+/** Message texts a config file sets, per channel and locale (lower-case tags such as `pt-br`). */
+export interface CustomTemplates {
+  sms?: Record<string, string>;
+  whatsapp?: Record<string, string>;
+  voice?: Record<string, string>;
+  email?: Record<string, EmailTemplate>;
+}
+
+export const PLACEHOLDERS = ['code', 'app', 'minutes', 'link'] as const;
+const PLACEHOLDER = /\{(code|app|minutes|link)\}/g;
 
 export interface TemplateInput {
   appName: string;
@@ -6,18 +26,152 @@ export interface TemplateInput {
   minutes: number;
   channel: Channel;
   locale: string | null;
+  /** The app's `defaultLocale`, tried after the requested locale and before `en`. */
+  defaultLocale?: string | null;
+  /** One-tap link to the hosted page, for `{link}`. */
+  link?: string | null;
+  /** Android SMS Retriever app hash (11 characters): the SMS becomes `<#> text\nHASH`. */
+  smsAppHash?: string | null;
+  /** The app's own templates first, then the file's global ones, then the shipped ones. */
+  templates?: { app?: CustomTemplates | undefined; global?: CustomTemplates | undefined };
+}
+
+export interface RenderedMessage {
+  text: string;
+  subject: string;
+  /** Email only. */
+  html: string | null;
+  /** The locale whose text was used. */
+  locale: string;
+  voiceLanguage: string;
+  /** SMS only: encoding and parts (`src/delivery/segments.ts`). */
+  segments: SmsSegments | null;
+}
+
+/** `pt_BR` → `pt-br`. */
+export function normalizeLocale(locale: string): string {
+  return locale.trim().replace(/_/g, '-').toLowerCase();
 }
 
 /**
- * Message text. Short and with the code first in SMS so lock screens show it; voice spells the digits
- * out with pauses so a listener can write them down.
+ * The locales tried, in order: the requested tag and each shorter prefix of it (`pt-br`, `pt`), then the
+ * same for the app's default, then `en`.
  */
-export function renderMessage(input: TemplateInput): { text: string; subject: string } {
-  const subject = `Your ${input.appName} verification code`;
-  if (input.channel === 'voice') {
-    const spoken = input.code.split('').join(', ');
-    return { subject, text: `Your ${input.appName} verification code is: ${spoken}. Again: ${spoken}.` };
+export function localeChain(locale: string | null | undefined, defaultLocale?: string | null): string[] {
+  const out: string[] = [];
+  for (const tag of [locale, defaultLocale, FALLBACK_LOCALE]) {
+    if (!tag) continue;
+    const parts = normalizeLocale(tag).split('-').filter(Boolean);
+    for (let n = parts.length; n > 0; n--) {
+      const candidate = parts.slice(0, n).join('-');
+      if (!out.includes(candidate)) out.push(candidate);
+    }
   }
-  const minutes = input.minutes === 1 ? '1 minute' : `${input.minutes} minutes`;
-  return { subject, text: `${input.code} is your ${input.appName} verification code. It expires in ${minutes}. Do not share it.` };
+  return out;
+}
+
+function fill(template: string, values: Record<(typeof PLACEHOLDERS)[number], string>, escape: (s: string) => string = (s) => s): string {
+  return template.replace(PLACEHOLDER, (_match, name: (typeof PLACEHOLDERS)[number]) => escape(values[name]));
+}
+
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+/** Digits read one by one: "1, 2, 3, 4, 5, 6" makes text-to-speech pause between them. */
+function spoken(code: string): string {
+  return code.split('').join(', ');
+}
+
+function textFor(input: TemplateInput, kind: 'sms' | 'whatsapp' | 'voice', chain: string[]): { template: string; locale: string } {
+  const { app, global } = input.templates ?? {};
+  for (const locale of chain) {
+    const candidates =
+      kind === 'whatsapp'
+        ? [app?.whatsapp?.[locale], global?.whatsapp?.[locale], app?.sms?.[locale], global?.sms?.[locale], SHIPPED_TEMPLATES[locale]?.sms]
+        : [app?.[kind]?.[locale], global?.[kind]?.[locale], SHIPPED_TEMPLATES[locale]?.[kind]];
+    const found = candidates.find((c) => c !== undefined);
+    if (found !== undefined) return { template: found, locale };
+  }
+  return { template: SHIPPED_TEMPLATES[FALLBACK_LOCALE]![kind === 'whatsapp' ? 'sms' : kind], locale: FALLBACK_LOCALE };
+}
+
+function shippedFor(chain: string[]): { texts: LocaleTexts; locale: string } {
+  for (const locale of chain) {
+    const texts = SHIPPED_TEMPLATES[locale];
+    if (texts) return { texts, locale };
+  }
+  return { texts: SHIPPED_TEMPLATES[FALLBACK_LOCALE]!, locale: FALLBACK_LOCALE };
+}
+
+function emailFor(input: TemplateInput, chain: string[]): { email: EmailTemplate; locale: string; shipped: boolean } {
+  const { app, global } = input.templates ?? {};
+  for (const locale of chain) {
+    const custom = app?.email?.[locale] ?? global?.email?.[locale];
+    if (custom) return { email: custom, locale, shipped: false };
+    const texts = SHIPPED_TEMPLATES[locale];
+    if (texts) return { email: shippedEmail(texts, input.link), locale, shipped: true };
+  }
+  return { email: shippedEmail(SHIPPED_TEMPLATES[FALLBACK_LOCALE]!, input.link), locale: FALLBACK_LOCALE, shipped: true };
+}
+
+function shippedEmail(texts: LocaleTexts, link: string | null | undefined): EmailTemplate {
+  const lines = [texts.emailIntro, '', '{code}', '', texts.emailExpiry];
+  if (link) lines.push('', `${texts.emailLink}: {link}`);
+  lines.push('', texts.emailIgnore);
+  const button = link
+    ? `<p style="margin:24px 0"><a href="{link}" style="background:#1a56db;color:#fff;padding:12px 20px;border-radius:6px;text-decoration:none">${escapeHtml(texts.emailLink)}</a></p>`
+    : '';
+  const html =
+    '<!doctype html><html><body style="font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;color:#111;margin:0;padding:24px">' +
+    `<p>${escapeHtml(texts.emailIntro)}</p>` +
+    '<p style="font-size:32px;font-weight:700;letter-spacing:6px;font-family:ui-monospace,Menlo,Consolas,monospace;margin:16px 0">{code}</p>' +
+    `<p>${escapeHtml(texts.emailExpiry)}</p>${button}` +
+    `<p style="color:#666;font-size:13px">${escapeHtml(texts.emailIgnore)}</p></body></html>`;
+  return { subject: texts.emailSubject, text: lines.join('\n'), html };
+}
+
+/** A custom email without `html`: its text, escaped, line breaks kept. */
+function htmlFromText(text: string): string {
+  return `<!doctype html><html><body style="font-family:sans-serif;white-space:pre-wrap">${text}</body></html>`;
+}
+
+/**
+ * Renders the message for one channel and locale. Values are inserted once (a code or app name that looks
+ * like a placeholder is not expanded again) and HTML-escaped in the email's HTML body.
+ */
+export function renderMessage(input: TemplateInput): RenderedMessage {
+  const chain = localeChain(input.locale, input.defaultLocale);
+  const values = {
+    code: input.channel === 'voice' ? spoken(input.code) : input.code,
+    app: input.appName,
+    minutes: String(input.minutes),
+    link: input.link ?? '',
+  };
+  const voiceLanguage = shippedFor(chain).texts.voiceLanguage;
+
+  if (input.channel === 'email') {
+    const { email, locale } = emailFor(input, chain);
+    const text = fill(email.text, values);
+    const html = email.html !== undefined ? fill(email.html, values, escapeHtml) : htmlFromText(fill(escapeHtml(email.text), values, escapeHtml));
+    return { text, subject: fill(email.subject, values), html, locale, voiceLanguage, segments: null };
+  }
+
+  const { template, locale } = textFor(input, input.channel, chain);
+  let text = fill(template, values);
+  const subject = fill(shippedFor(chain).texts.emailSubject, values);
+  if (input.channel === 'sms') {
+    if (input.smsAppHash) text = `<#> ${text}\n${input.smsAppHash}`;
+    return { text, subject, html: null, locale, voiceLanguage, segments: smsSegments(text) };
+  }
+  return { text, subject, html: null, locale, voiceLanguage, segments: null };
+}
+
+/** Problems with a custom template text: missing `{code}`, unknown placeholders. */
+export function templateProblems(text: string): string[] {
+  const problems: string[] = [];
+  if (!text.includes('{code}')) problems.push('must contain {code}');
+  const unknown = [...text.matchAll(/\{([^{}\s]*)\}/g)].map((m) => m[1]!).filter((name) => !(PLACEHOLDERS as readonly string[]).includes(name));
+  if (unknown.length > 0) problems.push(`unknown placeholder${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => `{${n}}`).join(', ')} (known: ${PLACEHOLDERS.map((p) => `{${p}}`).join(', ')})`);
+  return problems;
 }

@@ -4,11 +4,21 @@ import type { Logger } from 'pino';
 import { newId } from '../core/ids.js';
 import { OtpdError } from '../errors.js';
 import type { Services } from '../services/index.js';
+import callbacks from './callbacks/index.js';
 import nhn004 from './dialects/nhn-004/index.js';
+import otpgateway002 from './dialects/otpgateway-002/index.js';
+import partner000 from './dialects/partner-000/index.js';
+import v1Otp from './dialects/v1-otp.js';
+import hostedPage from './pages/index.js';
 import { requestLogFields } from './logging.js';
+import metricsRoute from './metrics-route.js';
+import openApi from './openapi.js';
 import nativeApi from './native/index.js';
 import health from './native/health.js';
 import { sendProblem } from './problem.js';
+import wellKnown from './well-known.js';
+import requestContext from './request-context.js';
+import securityHeaders from './security-headers.js';
 
 export interface AppOptions {
   services: Services;
@@ -67,9 +77,24 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.setErrorHandler((error, request, reply) => sendProblem(request, reply, error));
   app.setNotFoundHandler((request, reply) => sendProblem(request, reply, new OtpdError('ROUTE_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`)));
 
+  await app.register(requestContext);
+  await app.register(securityHeaders, { publicUrl: options.publicUrl });
+  // First: its onRoute hook documents every route registered after it (GET /openapi.json, /docs).
+  await app.register(openApi, { publicUrl: options.publicUrl });
+  await app.register(metricsRoute, { metrics: options.services.metrics });
   await app.register(health, { services: options.services });
   await app.register(nativeApi, { prefix: '/v1', services: options.services });
+  await app.register(callbacks, { services: options.services, publicUrl: options.publicUrl });
+  await app.register(v1Otp, { services: options.services });
+  await app.register(partner000, { services: options.services });
   await app.register(nhn004, { services: options.services });
+  await app.register(otpgateway002, { prefix: '/api', services: options.services, publicUrl: options.publicUrl });
+  await app.register(hostedPage, { services: options.services });
+  await app.register(wellKnown, { services: options.services });
+
+  // Webhook delivery and retention run while the server does (not in CLI commands).
+  app.addHook('onReady', async () => options.services.background.start());
+  app.addHook('onClose', async () => options.services.background.stop());
 
   return app;
 }

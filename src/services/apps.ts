@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { newId } from '../core/ids.js';
-import { hashApiKey, type Keyring } from '../core/keyring.js';
+import { hashApiKey, Keyring } from '../core/keyring.js';
 import { applySettings, defaultSettings, type AppSettings } from '../core/settings.js';
 import { invalid, OtpdError } from '../errors.js';
 import type { ApiKeyRecord, AppRecord, Store } from '../store/store.js';
+import type { RecordRewrap } from './secrets-rotation.js';
 
 export const DEFAULT_APP = 'default';
 const APP_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
@@ -214,3 +215,12 @@ export class AppsService {
     return id;
   }
 }
+
+/** `otpd secrets rotate` (src/services/secrets-rotation.ts): the EncryptKey re-encrypted under the current key. */
+export const APP_CREDENTIALS_REWRAP: RecordRewrap<StoredCredentials> = {
+  namespace: CREDENTIALS,
+  rewrap(stored, appId, keyring) {
+    if (Keyring.kidOf(stored.encryptKey) === keyring.currentKid) return undefined;
+    return { ...stored, encryptKey: keyring.encrypt('dialect-secret', keyring.decrypt('dialect-secret', stored.encryptKey, appId), appId) };
+  },
+};

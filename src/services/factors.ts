@@ -4,6 +4,7 @@ import { constantTimeEqual } from '../core/codes.js';
 import { newId } from '../core/ids.js';
 import { Keyring, sha256Hex } from '../core/keyring.js';
 import {
+  base32Decode,
   base32Encode,
   checkLabelPart,
   checkOtp,
@@ -11,14 +12,14 @@ import {
   keyUri,
   lockSeconds,
   otpParams,
-  base32Decode,
   type OtpAlgorithm,
   type OtpParams,
   type OtpType,
 } from '../core/otp.js';
 import { generateRecoveryCodes, normalizeRecoveryCode } from '../core/recovery-codes.js';
-import { invalid, OtpdError } from '../errors.js';
+import { invalid, isOtpdError, OtpdError } from '../errors.js';
 import type { AppRecord, Store, VersionedRecord } from '../store/store.js';
+import type { RecordRewrap } from './secrets-rotation.js';
 
 export const FACTOR_STATUSES = ['unverified', 'verified'] as const;
 export type FactorStatus = (typeof FACTOR_STATUSES)[number];
@@ -71,13 +72,12 @@ export interface EnrolInput {
   algorithm?: string | undefined;
 }
 
-/** What an enrolment returns once: the secret and its QR code are never available again. */
+/** What an enrolment returns once: the secret (and so its URI and QR code) is never available again. */
 export interface Enrolment {
   factor: FactorRecord;
   /** Base32 without padding. */
   secret: string;
   uri: string;
-  qr: { png: string; svg: string };
 }
 
 export type FactorCheckReason = 'invalid_code' | 'code_reused';
@@ -98,15 +98,9 @@ const USER_KEYS = 'factor-user-key';
  */
 const MAX_CAS_ROUNDS = 64;
 
-/** The width of the seed-004 example QR image, kept for every QR otpd renders. */
+/** The width of the seed-004 example QR image, kept for every QR PNG otpd renders. */
 const QR_WIDTH = 300;
-
-async function renderQr(uri: string): Promise<{ png: string; svg: string }> {
-  const options = { errorCorrectionLevel: 'M' as const, margin: 4 };
-  const [png, svg] = await Promise.all([QRCode.toBuffer(uri, { ...options, type: 'png', width: QR_WIDTH }), QRCode.toString(uri, { ...options, type: 'svg' })]);
-  // Plain base64 without a data: prefix (decisions 18).
-  return { png: png.toString('base64'), svg };
-}
+const QR_OPTIONS = { errorCorrectionLevel: 'M', margin: 4 } as const;
 
 export function recoveryCodesRemaining(factor: FactorRecord): number | null {
   return factor.recoveryCodes ? factor.recoveryCodes.codes.filter((c) => c.usedAt === null).length : null;
@@ -123,6 +117,8 @@ export class FactorsService {
     private readonly keyring: Keyring,
     private readonly clock: () => number,
     private readonly logger: Logger,
+    /** The audit log and webhooks (src/services/audit.ts): every checked code, `factor.verified` among them. */
+    private readonly activity?: { factorChecked(app: AppRecord, before: FactorRecord, result: FactorCheck): void },
   ) {}
 
   async enrol(app: AppRecord, input: EnrolInput): Promise<Enrolment> {
@@ -154,11 +150,23 @@ export class FactorsService {
       verifiedAt: null,
     };
     const uri = keyUri({ params, secret, issuer, account, counter: 0 });
-    const qr = await renderQr(uri);
     if ((await this.store.putRecord(FACTORS, id, factor, { ifVersion: null }, now)) === undefined) {
       throw new OtpdError('INTERNAL', 'factor id collision');
     }
-    return { factor, secret, uri, qr };
+    return { factor, secret, uri };
+  }
+
+  /**
+   * The QR code of an enrolment's otpauth:// URI as a PNG in plain base64, without a data: prefix
+   * (decisions 18). Rendered only for an answer that shows it: a 300-pixel PNG costs tens of milliseconds.
+   */
+  async qrPng(uri: string): Promise<string> {
+    return (await QRCode.toBuffer(uri, { ...QR_OPTIONS, type: 'png', width: QR_WIDTH })).toString('base64');
+  }
+
+  /** The same QR code as an SVG document. */
+  qrSvg(uri: string): Promise<string> {
+    return QRCode.toString(uri, { ...QR_OPTIONS, type: 'svg' });
   }
 
   async get(app: AppRecord, id: string): Promise<FactorRecord> {
@@ -226,9 +234,15 @@ export class FactorsService {
    * time); an unknown user or another key is NOT_FOUND.
    */
   async verifyUserKey(app: AppRecord, userId: string, encodedKey: string, code: string): Promise<FactorCheck> {
+    const notIssued = () => new OtpdError('NOT_FOUND', 'encodedKey: is not the key issued to this userId');
     const mapping = await this.store.getRecord<{ factorId: string }>(USER_KEYS, this.userKeyId(app, userId), this.clock());
-    if (!mapping) throw new OtpdError('NOT_FOUND', 'encodedKey: is not the key issued to this userId');
-    return this.check(app, mapping.value.factorId, code, encodedKey);
+    if (!mapping) throw notIssued();
+    try {
+      return await this.check(app, mapping.value.factorId, code, encodedKey);
+    } catch (error) {
+      // The factor behind the mapping was deleted (native DELETE): the key is gone, and its id stays private.
+      throw isOtpdError(error, 'NOT_FOUND') ? notIssued() : error;
+    }
   }
 
   private userKeyId(app: AppRecord, userId: string): string {
@@ -260,9 +274,7 @@ export class FactorsService {
       const factor = current.value;
       // Fails closed with SECRET_MISMATCH when the server secret is not the one that wrote the factor.
       secret ??= this.keyring.decrypt('factor-secret', factor.secret, factor.id);
-      if (expectedSecret !== undefined && !constantTimeEqual(expectedSecret, secret)) {
-        throw new OtpdError('NOT_FOUND', 'encodedKey: is not the key issued to this userId');
-      }
+      if (expectedSecret !== undefined && !constantTimeEqual(expectedSecret, secret)) throw new OtpdError('NOT_FOUND', 'the key does not match');
       const now = this.clock();
       if (factor.lockedUntil !== null && now < factor.lockedUntil) {
         const retryAfter = Math.max(1, Math.ceil((factor.lockedUntil - now) / 1000));
@@ -272,9 +284,13 @@ export class FactorsService {
         });
       }
       const decision = this.decide(app, factor, secret, input, now);
-      if (decision.next === undefined) return decision.result;
+      if (decision.next === undefined) {
+        this.activity?.factorChecked(app, factor, decision.result);
+        return decision.result;
+      }
       const version = await this.store.putRecord(FACTORS, id, decision.next, { ifVersion: current.version }, now);
       if (version !== undefined) {
+        this.activity?.factorChecked(app, factor, { ...decision.result, factor: decision.next });
         if (!decision.result.valid && decision.next.lockedUntil !== null) {
           this.logger.info({ factorId: id, appId: app.id, failures: decision.next.failures }, 'factor locked after failed codes');
         }
@@ -350,3 +366,18 @@ export class FactorsService {
     return failed('invalid_code');
   }
 }
+
+/**
+ * `otpd secrets rotate` (src/services/secrets-rotation.ts): a factor's secret re-encrypted under the current
+ * key. Recovery-code hashes cannot be re-made without the codes: they keep their key id and work while that
+ * key is configured (OTPD_SECRET_PREVIOUS); `staleHashes` counts the factors concerned.
+ */
+export const FACTOR_REWRAP: RecordRewrap<FactorRecord> = {
+  namespace: FACTORS,
+  rewrap(factor, id, keyring) {
+    if (factor.secretKid === keyring.currentKid) return undefined;
+    const secret = keyring.encrypt('factor-secret', keyring.decrypt('factor-secret', factor.secret, id), id);
+    return { ...factor, secret, secretKid: Keyring.kidOf(secret) };
+  },
+  staleHashes: (factor, keyring) => (factor.recoveryCodes !== null && factor.recoveryCodes.kid !== keyring.currentKid ? 1 : 0),
+};

@@ -26,6 +26,8 @@ export interface NamedVerification {
   clientId: string;
   binding: NamedBinding;
   verification: VerificationRecord;
+  /** The service clock when this was read, for seconds-left answers (`ttl`). */
+  readAt: number;
 }
 
 export interface NamedCreateInput {
@@ -87,7 +89,7 @@ export class NamedVerificationsService {
       throw error;
     });
     if (!verification) return undefined;
-    return { named: { app, clientId, binding: record.value, verification }, version: record.version };
+    return { named: { app, clientId, binding: record.value, verification, readAt: this.clock() }, version: record.version };
   }
 
   /**
@@ -129,7 +131,7 @@ export class NamedVerificationsService {
           : { verification: await this.verifications.resend(app, current.id), code: undefined };
         const next = binding(current.id);
         await this.write(app, clientId, next, resent.verification, existing.version);
-        const named = { app, clientId, binding: next, verification: resent.verification };
+        const named = { app, clientId, binding: next, verification: resent.verification, readAt: this.clock() };
         return resent.code === undefined ? { named, action: 'resent' } : { named, code: resent.code, action: 'resent' };
       }
     }
@@ -151,7 +153,7 @@ export class NamedVerificationsService {
       await this.verifications.cancel(app, created.verification.id).catch(() => undefined);
       throw error;
     }
-    const named = { app, clientId, binding: next, verification: created.verification };
+    const named = { app, clientId, binding: next, verification: created.verification, readAt: this.clock() };
     return created.code === undefined ? { named, action: 'created' } : { named, code: created.code, action: 'created' };
   }
 
@@ -161,7 +163,7 @@ export class NamedVerificationsService {
     if (!found) throw new OtpdError('NOT_FOUND', 'the OTP does not exist');
     const result = await this.verifications.check(app, found.verification.id, code);
     if (result.valid && !options.keep) await this.forget(app, clientId);
-    return { ...found, verification: result.verification, outcome: result.outcome };
+    return { ...found, verification: result.verification, outcome: result.outcome, readAt: this.clock() };
   }
 
   /** Sends a new code for the named verification (hosted page); cooldown and send limit apply. */
@@ -172,7 +174,7 @@ export class NamedVerificationsService {
     // The resend moved the expiry, so the binding's own expiry moves with it. A concurrent PUT that rebound
     // the id in the meantime wins; its binding is left as it is.
     await this.write(app, clientId, found.named.binding, verification, found.version).catch(() => undefined);
-    return { ...found.named, verification };
+    return { ...found.named, verification, readAt: this.clock() };
   }
 
   async forget(app: AppRecord, clientId: string): Promise<void> {

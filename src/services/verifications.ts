@@ -1,14 +1,17 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import { generateNumericCode } from '../core/codes.js';
+import { constantTimeEqual, generateNumericCode } from '../core/codes.js';
 import { channelFits, defaultChannelFor, parseDestination, type Channel } from '../core/destination.js';
 import { newVerificationId, routingTag } from '../core/ids.js';
 import type { Keyring } from '../core/keyring.js';
 import type { CheckOutcome, VerificationRecord } from '../core/verification.js';
-import type { Delivery } from '../delivery/index.js';
-import { renderMessage } from '../delivery/templates.js';
+import type { Delivery, QueuedSend } from '../delivery/index.js';
+import { TEST_PROVIDER, testCodeFor } from '../delivery/test-numbers.js';
 import { invalid, OtpdError } from '../errors.js';
+import { Metrics } from '../metrics.js';
 import type { AppRecord, DeliveryUpdate, StoredResponse, Store } from '../store/store.js';
+import type { AuditService } from './audit.js';
+import { currentRequestContext, RateLimiter, type RequestContext } from './rate-limiter.js';
 
 export interface CreateVerificationInput {
   to: string;
@@ -18,6 +21,10 @@ export interface CreateVerificationInput {
   maxAttempts?: number;
   locale?: string;
   metadata?: Record<string, unknown>;
+  /** Caller buckets (bucket name → value) counted against the app's `rateLimitBuckets`. */
+  rateLimits?: Record<string, string | number>;
+  /** A one-tap link to the hosted page the message may carry (`{link}` in templates). */
+  link?: string;
 }
 
 export interface CheckOutput {
@@ -43,6 +50,8 @@ const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
  */
 export class VerificationsService {
   private readonly routingKey: Buffer;
+  /** Rate limits and the SMS-pumping guard (docs/abuse-protection.md); every send and check passes it. */
+  readonly rateLimiter: RateLimiter;
 
   constructor(
     private readonly store: Store,
@@ -50,8 +59,12 @@ export class VerificationsService {
     private readonly delivery: Delivery,
     private readonly clock: () => number,
     private readonly logger: Logger,
+    private readonly metrics: Metrics = new Metrics(),
+    /** The audit log and webhook events (src/services/audit.ts); none in unit tests that do not need them. */
+    private readonly audit?: AuditService,
   ) {
     this.routingKey = keyring.subkey('routing');
+    this.rateLimiter = new RateLimiter(store, clock, logger);
   }
 
   /** Keyed hash of a code bound to its verification (standards O3). */
@@ -65,12 +78,13 @@ export class VerificationsService {
     return out;
   }
 
-  async create(app: AppRecord, input: CreateVerificationInput): Promise<VerificationRecord> {
-    return (await this.createRevealingCode(app, input)).verification;
+  /** `context`: the caller, for per-key and per-IP limits; by default the HTTP request being served. */
+  async create(app: AppRecord, input: CreateVerificationInput, context?: RequestContext): Promise<VerificationRecord> {
+    return (await this.createRevealingCode(app, input, context)).verification;
   }
 
   /** `create`, also returning the code; only for a dialect that echoes it where the app's `echoCode` allows. */
-  async createRevealingCode(app: AppRecord, input: CreateVerificationInput): Promise<RevealedCode> {
+  async createRevealingCode(app: AppRecord, input: CreateVerificationInput, context?: RequestContext): Promise<RevealedCode> {
     const destination = parseDestination(input.to);
     const channel = input.channel ?? defaultChannelFor(destination);
     if (!channelFits(channel, destination)) {
@@ -80,11 +94,15 @@ export class VerificationsService {
     if (input.metadata !== undefined && Buffer.byteLength(JSON.stringify(input.metadata)) > METADATA_MAX_BYTES) {
       throw invalid('metadata', `must be at most ${METADATA_MAX_BYTES} bytes of JSON`);
     }
+    // Rate limits and the pumping guard refuse before anything is stored or sent.
+    const admission = await this.rateLimiter.admitCreate(app, channel, destination.value, context ?? currentRequestContext(), input.rateLimits, (input.ttl ?? app.settings.ttl) * 1000);
     const codeLength = input.codeLength ?? app.settings.codeLength;
     const ttlSeconds = input.ttl ?? app.settings.ttl;
     const now = this.clock();
     const id = newVerificationId(routingTag(this.routingKey, app.id, destination.value), now);
-    const code = generateNumericCode(codeLength);
+    // A test number gets its fixed code and never reaches a provider (app store review, CI).
+    const testCode = testCodeFor(app.settings.testNumbers, destination.value);
+    const code = testCode ?? generateNumericCode(codeLength);
     const record: VerificationRecord = {
       id,
       appId: app.id,
@@ -93,7 +111,7 @@ export class VerificationsService {
       status: 'pending',
       codeHash: this.hashCode(id, code),
       codeKid: this.keyring.currentKid,
-      codeLength,
+      codeLength: code.length,
       attempts: 0,
       maxAttempts: input.maxAttempts ?? app.settings.maxAttempts,
       sends: 1,
@@ -103,13 +121,20 @@ export class VerificationsService {
       createdAt: now,
       updatedAt: now,
       lastSentAt: now,
-      deliveryStatus: 'queued',
-      deliveryProvider: null,
+      deliveryStatus: testCode === undefined ? 'queued' : 'delivered',
+      deliveryProvider: testCode === undefined ? null : TEST_PROVIDER,
       providerMessageId: null,
       failureReason: null,
     };
-    const { verification } = await this.store.createVerification(record, now);
-    this.send(app, verification, code);
+    // The message is written with the verification, in one store step (decisions 3): accepted means queued.
+    const outbox = testCode === undefined ? this.delivery.prepare(this.queued(app, record, code, input.link), now) : undefined;
+    const { verification } = await this.store.createVerification(record, now, outbox).catch(async (error: unknown) => {
+      await admission.refund();
+      throw error;
+    });
+    this.metrics.verifications.inc({ status: 'pending', channel });
+    this.audit?.verification(app, 'verification.created', verification);
+    if (outbox) this.delivery.kick();
     return { verification, code };
   }
 
@@ -117,7 +142,7 @@ export class VerificationsService {
    * Runs `create` at most once per (app, Idempotency-Key) for 24 hours: a repeat with the same body gets
    * the first response and sends nothing; a different body is a 422; a concurrent repeat is a 409.
    */
-  async createIdempotent(app: AppRecord, input: CreateVerificationInput, idempotencyKey: string): Promise<StoredResponse> {
+  async createIdempotent(app: AppRecord, input: CreateVerificationInput, idempotencyKey: string, context?: RequestContext): Promise<StoredResponse> {
     if (!IDEMPOTENCY_KEY.test(idempotencyKey)) throw invalid('Idempotency-Key', 'must be 1-255 printable ASCII characters without spaces');
     const fingerprint = createHash('sha256').update(JSON.stringify(input)).digest('base64url');
     const now = this.clock();
@@ -126,7 +151,7 @@ export class VerificationsService {
     if (begin.state === 'mismatch') throw new OtpdError('IDEMPOTENCY_MISMATCH', 'this Idempotency-Key was used with a different request body');
     if (begin.state === 'in_progress') throw new OtpdError('IDEMPOTENCY_IN_PROGRESS', 'the first request with this Idempotency-Key has not finished; retry shortly', { retryAfter: 1 });
     try {
-      const verification = await this.create(app, input);
+      const verification = await this.create(app, input, context);
       // The stored copy never holds the code hash.
       const response: StoredResponse = { statusCode: 201, body: { ...verification, codeHash: '' } };
       await this.store.completeIdempotent(app.id, idempotencyKey, response, IDEMPOTENCY_TTL_MS, this.clock());
@@ -143,21 +168,32 @@ export class VerificationsService {
     return verification;
   }
 
-  async check(app: AppRecord, id: string, code: string): Promise<CheckOutput> {
-    const result = await this.store.checkVerification(app.id, id, this.candidateHashes(id, code), this.clock());
+  async check(app: AppRecord, id: string, code: string, context?: RequestContext): Promise<CheckOutput> {
+    // Counted before the lookup, so an unknown id costs as much as a known one.
+    await this.rateLimiter.admitCheck(app, id, context ?? currentRequestContext());
+    return this.decideCheck(app, id, code);
+  }
+
+  private async decideCheck(app: AppRecord, id: string, code: string): Promise<CheckOutput> {
+    const candidates = this.candidateHashes(id, code);
+    const result = await this.store.checkVerification(app.id, id, candidates, this.clock());
     if (!result) throw new OtpdError('NOT_FOUND', `no verification ${id}`);
+    this.metrics.recordCheck(result.outcome, result.verification);
+    this.audit?.checked(app, result.outcome, result.verification, constantTimeEqual(candidates[result.verification.codeKid] ?? '', result.verification.codeHash));
     if (result.outcome === 'wrong' && result.verification.status === 'max_attempts_reached') {
       this.logger.info({ verificationId: id, appId: app.id }, 'verification locked after too many wrong codes');
     }
+    if (result.outcome === 'approved') await this.rateLimiter.recordApproval(app, result.verification);
     return { verification: result.verification, valid: result.outcome === 'approved', outcome: result.outcome };
   }
 
   /** Checks against the app's latest pending verification for `to`. */
-  async checkByDestination(app: AppRecord, to: string, code: string): Promise<CheckOutput> {
+  async checkByDestination(app: AppRecord, to: string, code: string, context?: RequestContext): Promise<CheckOutput> {
     const destination = parseDestination(to);
+    await this.rateLimiter.admitCheck(app, `to:${destination.value}`, context ?? currentRequestContext());
     const pending = await this.store.findPendingVerification(app.id, destination.value, this.clock());
     if (!pending) throw new OtpdError('NOT_FOUND', 'no pending verification for this destination');
-    return this.check(app, pending.id, code);
+    return this.decideCheck(app, pending.id, code);
   }
 
   async resend(app: AppRecord, id: string): Promise<VerificationRecord> {
@@ -165,13 +201,18 @@ export class VerificationsService {
   }
 
   /** `resend`, also returning the new code; only for a dialect that echoes it where the app's `echoCode` allows. */
-  async resendRevealingCode(app: AppRecord, id: string): Promise<RevealedCode> {
+  async resendRevealingCode(app: AppRecord, id: string, options: { link?: string } = {}): Promise<RevealedCode> {
     const existing = await this.get(app, id);
-    const code = generateNumericCode(existing.codeLength);
+    const admission = await this.rateLimiter.admitResend(app, existing);
+    const testCode = testCodeFor(app.settings.testNumbers, existing.to);
+    const code = testCode ?? generateNumericCode(existing.codeLength);
     const now = this.clock();
     // Every send sets expiresAt = lastSentAt + ttl, so the verification's own ttl is their difference.
     const policy = { maxSends: app.settings.maxSends, cooldownMs: app.settings.resendCooldown * 1000, ttlMs: existing.expiresAt - existing.lastSentAt };
-    const result = await this.store.resendVerification(app.id, id, { codeHash: this.hashCode(id, code), codeKid: this.keyring.currentKid }, policy, now);
+    const next = { ...existing, sends: existing.sends + 1, expiresAt: now + policy.ttlMs };
+    const outbox = testCode === undefined ? this.delivery.prepare(this.queued(app, next, code, options.link), now) : undefined;
+    const result = await this.store.resendVerification(app.id, id, { codeHash: this.hashCode(id, code), codeKid: this.keyring.currentKid }, policy, now, outbox);
+    if (!result || !result.ok) await admission.refund();
     if (!result) throw new OtpdError('NOT_FOUND', `no verification ${id}`);
     if (!result.ok) {
       const retryAfter = result.retryAfterMs === undefined ? undefined : Math.max(1, Math.ceil(result.retryAfterMs / 1000));
@@ -184,8 +225,16 @@ export class VerificationsService {
           throw new OtpdError('NOT_PENDING', `verification ${id} is ${result.verification.status}; only a pending verification can be resent`, { extensions: { verificationStatus: result.verification.status } });
       }
     }
-    this.send(app, result.verification, code);
-    return { verification: result.verification, code };
+    this.metrics.resends.inc({ channel: result.verification.channel });
+    this.audit?.verification(app, 'verification.resent', result.verification);
+    await this.rateLimiter.markSent(app, existing.to, policy.ttlMs);
+    if (outbox) {
+      this.delivery.kick();
+      return { verification: result.verification, code };
+    }
+    const update = { status: 'delivered', provider: TEST_PROVIDER, providerMessageId: null, failureReason: null } as const;
+    const verification = (await this.store.recordDelivery(app.id, id, update, now)) ?? result.verification;
+    return { verification, code };
   }
 
   async cancel(app: AppRecord, id: string): Promise<VerificationRecord> {
@@ -194,12 +243,16 @@ export class VerificationsService {
     if (!result.ok) {
       throw new OtpdError('NOT_PENDING', `verification ${id} is ${result.verification.status}; only a pending verification can be canceled`, { extensions: { verificationStatus: result.verification.status } });
     }
+    this.metrics.verifications.inc({ status: 'canceled', channel: result.verification.channel });
+    this.audit?.verification(app, 'verification.canceled', result.verification);
     return result.verification;
   }
 
   /** The one entry point for delivery outcomes: provider acceptance, failures and later receipts. */
   async recordDeliveryStatus(appId: string, id: string, update: DeliveryUpdate): Promise<void> {
-    await this.store.recordDelivery(appId, id, update, this.clock());
+    const verification = await this.store.recordDelivery(appId, id, update, this.clock());
+    this.metrics.recordDelivery(update, verification);
+    this.audit?.delivery(appId, update, verification);
   }
 
   /** Background cleanup of verifications that ended longer than `retentionMs` ago. */
@@ -207,29 +260,18 @@ export class VerificationsService {
     return this.store.purgeVerifications(this.clock() - retentionMs);
   }
 
-  private send(app: AppRecord, verification: VerificationRecord, code: string): void {
-    this.sendCode(app, { reference: verification.id, to: verification.to, channel: verification.channel, code, expiresAt: verification.expiresAt, locale: verification.locale });
+  /** The outbox message of one send of a verification (sealed by `delivery.prepare`). */
+  private queued(app: AppRecord, verification: Pick<VerificationRecord, 'id' | 'to' | 'channel' | 'locale' | 'sends' | 'expiresAt'>, code: string, link: string | undefined): QueuedSend {
+    return { appId: app.id, reference: verification.id, to: verification.to, channel: verification.channel, code, locale: verification.locale, link: link ?? null, send: verification.sends, expiresAt: verification.expiresAt };
   }
 
   /**
-   * Sends a code through the app's provider and templates. Besides verifications, seed 001 uses it for its
-   * derived time-window codes, which no verification holds: their `reference` (not a `ve_` id) stands
-   * where a verification id would, and delivery reports for it match no verification and change nothing.
+   * Sends a code through the outbox, the app's route and templates. Besides verifications, seed 001 uses it
+   * for its derived time-window codes, which no verification holds: their `reference` (not a `ve_` id)
+   * stands where a verification id would, and no delivery report is recorded for them. Resolves once the
+   * message is durably queued.
    */
-  sendCode(app: AppRecord, message: { reference: string; to: string; channel: Channel; code: string; expiresAt: number; locale?: string | null }): void {
-    const minutes = Math.max(1, Math.round((message.expiresAt - this.clock()) / 60_000));
-    const locale = message.locale ?? null;
-    const { text, subject } = renderMessage({ appName: app.name, code: message.code, minutes, channel: message.channel, locale });
-    this.delivery.dispatcher.dispatch(this.delivery.providerNameFor(app.settings.deliveryProvider), {
-      verificationId: message.reference,
-      appId: app.id,
-      appName: app.name,
-      channel: message.channel,
-      to: message.to,
-      code: message.code,
-      locale,
-      text,
-      subject,
-    });
+  async sendCode(app: AppRecord, message: { reference: string; to: string; channel: Channel; code: string; expiresAt: number; locale?: string | null }): Promise<void> {
+    await this.delivery.queue({ appId: app.id, reference: message.reference, to: message.to, channel: message.channel, code: message.code, locale: message.locale ?? null, link: null, send: 1, expiresAt: message.expiresAt });
   }
 }

@@ -1,5 +1,8 @@
 import type { AppSettings } from '../core/settings.js';
 import type { CheckOutcome, DeliveryStatus, VerificationRecord, ResendPolicy } from '../core/verification.js';
+import type { OutboxMessage, OutboxStore } from './outbox.js';
+
+export type { OutboxLease, OutboxMessage, OutboxStore } from './outbox.js';
 
 /**
  * The one storage contract. `sqlite/` and `redis/` implement it; `test/store/contract.ts` runs the same
@@ -9,7 +12,7 @@ import type { CheckOutcome, DeliveryStatus, VerificationRecord, ResendPolicy } f
  *
  * Times are epoch milliseconds passed in by the caller, so tests drive the clock.
  */
-export interface Store {
+export interface Store extends OutboxStore {
   readonly backend: 'sqlite' | 'redis';
   /** Resolves when the backend answers; rejects with STORE_UNAVAILABLE otherwise. */
   ping(): Promise<void>;
@@ -35,9 +38,11 @@ export interface Store {
   /**
    * Inserts a verification. In the same atomic step, a pending verification of the same (app, to) is
    * canceled and its failed attempts are carried into the new one (decisions 2): the stored `attempts` is
-   * max(record.attempts, carried).
+   * max(record.attempts, carried). `outbox`: the message to send, written in the same atomic step (decisions
+   * 3), so an accepted verification never loses its message; the superseded verification's waiting message,
+   * if any, is deleted with it.
    */
-  createVerification(record: VerificationRecord, now: number): Promise<CreateResult>;
+  createVerification(record: VerificationRecord, now: number, outbox?: OutboxMessage): Promise<CreateResult>;
   getVerification(appId: string, id: string): Promise<VerificationRecord | undefined>;
   /** The latest verification of (app, to) that is pending and unexpired. */
   findPendingVerification(appId: string, to: string, now: number): Promise<VerificationRecord | undefined>;
@@ -47,16 +52,28 @@ export interface Store {
    * undefined when the verification does not exist in that app.
    */
   checkVerification(appId: string, id: string, candidateHashes: Record<string, string>, now: number): Promise<CheckResult | undefined>;
-  /** Replaces the code (new hash) if core `decideResend` allows it. */
-  resendVerification(appId: string, id: string, newCode: { codeHash: string; codeKid: string }, policy: ResendPolicy, now: number): Promise<ResendResult | undefined>;
+  /**
+   * Replaces the code (new hash) if core `decideResend` allows it; then, in the same step, `outbox` replaces
+   * the verification's waiting message (its code no longer works).
+   */
+  resendVerification(appId: string, id: string, newCode: { codeHash: string; codeKid: string }, policy: ResendPolicy, now: number, outbox?: OutboxMessage): Promise<ResendResult | undefined>;
   cancelVerification(appId: string, id: string, now: number): Promise<TransitionResult | undefined>;
   /**
    * Records what a provider reported. A `failed` delivery of a pending verification moves it to `failed`
    * when `failVerification` is set (every provider gave up).
    */
   recordDelivery(appId: string, id: string, update: DeliveryUpdate, now: number): Promise<VerificationRecord | undefined>;
-  /** Background cleanup: finished or expired verifications whose expiry is older than `olderThan` go. */
-  purgeVerifications(olderThan: number): Promise<number>;
+  /**
+   * Background cleanup: finished or expired verifications whose expiry is older than `olderThan` go (only
+   * those of `appId` when given, for per-app retention).
+   */
+  purgeVerifications(olderThan: number, appId?: string): Promise<number>;
+  /**
+   * Personal-data erasure: removes every verification of (app, to), pending or finished, and the pending
+   * index. Returns how many verifications went. Scans in bounded chunks, so it may take a while on a large
+   * store but never holds the write lock (SQLite) or blocks Redis for long.
+   */
+  eraseDestination(appId: string, to: string): Promise<number>;
 
   // --- idempotency (24 h replay of a create) -------------------------------------------------------
   beginIdempotent(scope: string, key: string, fingerprint: string, ttlMs: number, now: number): Promise<IdempotencyBegin>;
@@ -70,6 +87,13 @@ export interface Store {
    * pass `limit`. Atomic; the window's key expires with the window.
    */
   hit(key: string, limit: number, windowMs: number, now: number, cost?: number): Promise<CounterResult>;
+  /**
+   * Sliding-window counter (core/sliding-window.ts: the weighted two-window estimate): adds `cost` to
+   * `key` unless the count over the last `windowMs` would pass `limit`. A negative cost refunds an earlier
+   * hit. Atomic; the state expires two windows after its window starts. Rate limits use this rather than
+   * `hit` because a fixed window admits twice the limit across a window boundary.
+   */
+  slidingHit(key: string, limit: number, windowMs: number, now: number, cost?: number): Promise<SlidingCounterResult>;
   /** True the first time a key is claimed within `ttlMs`; false afterwards (replay guards). */
   claimOnce(key: string, ttlMs: number, now: number): Promise<boolean>;
   getRecord<T>(namespace: string, id: string, now: number): Promise<VersionedRecord<T> | undefined>;
@@ -80,6 +104,98 @@ export interface Store {
    */
   putRecord<T>(namespace: string, id: string, value: T, options: { ifVersion?: number | null; ttlMs?: number }, now: number): Promise<number | undefined>;
   deleteRecord(namespace: string, id: string): Promise<boolean>;
+  /**
+   * Pages through the live records of a namespace (key rotation re-wraps every stored ciphertext). Order is
+   * unspecified and a record may appear twice (Redis SCAN); every record present from the first call to the
+   * last appears at least once. `nextCursor` is undefined on the last page. A page may hold more or fewer
+   * than `limit` items.
+   */
+  listRecords<T>(namespace: string, cursor: string | undefined, limit: number, now: number): Promise<RecordPage<T>>;
+
+  // --- audit log (docs/audit-and-events.md) --------------------------------------------------------
+  /**
+   * Appends entries to an app's audit log, in order; returns their ids (time-ordered, unique per app,
+   * opaque). Entries older than `retentionMs` may be trimmed on the way (Redis).
+   */
+  appendAudit(appId: string, entries: NewAuditEntry[], retentionMs: number, now: number): Promise<string[]>;
+  /**
+   * An app's audit entries, newest first. At most `limit` items; a page may stop early (with a
+   * `nextCursor`) after examining a bounded number of entries when filters match few of them.
+   */
+  listAudit(appId: string, filters: AuditFilters, cursor: string | undefined, limit: number): Promise<AuditPage>;
+  /** Removes the given entries (erasure); returns how many existed. */
+  deleteAudit(appId: string, ids: string[]): Promise<number>;
+  /** Removes an app's entries written before `olderThan` (retention). */
+  purgeAudit(appId: string, olderThan: number): Promise<number>;
+
+  // --- event queue (webhooks: durable, at-least-once) ------------------------------------------------
+  enqueueEvents(events: NewQueuedEvent[], now: number): Promise<void>;
+  /**
+   * Leases up to `limit` events due at `now`: each comes back with `attempts` already counted and is not
+   * handed out again for `leaseMs` (another process, or this one after a crash, retries it after that).
+   */
+  claimEvents(now: number, leaseMs: number, limit: number): Promise<QueuedEvent[]>;
+  /** Delivered or abandoned: the event leaves the queue. */
+  completeEvent(id: string): Promise<void>;
+  /** Schedules the next attempt; `lastError` says why this one failed. */
+  retryEvent(id: string, dueAt: number, lastError: string): Promise<void>;
+}
+
+export interface RecordPage<T> {
+  items: { id: string; value: T; version: number; expiresAt: number | null }[];
+  nextCursor: string | undefined;
+}
+
+/** One audit entry as written (docs/audit-and-events.md). Never a code or a secret; the destination only hashed and masked. */
+export interface NewAuditEntry {
+  at: number;
+  event: string;
+  /** The verification, factor, API key or app the event is about (ids are prefixed: ve_, fa_, key_, app_). */
+  resource: string | null;
+  keyId: string | null;
+  ip: string | null;
+  userAgent: string | null;
+  requestId: string | null;
+  /** Keyed hash of the destination (erasure finds a person's entries by it). */
+  destinationHash: string | null;
+  destinationMasked: string | null;
+  /** Small facts about the event (channel, attempts, status); never codes or secrets. */
+  details: Record<string, string | number | boolean | null> | null;
+}
+
+export interface AuditEntry extends NewAuditEntry {
+  id: string;
+}
+
+export interface AuditFilters {
+  event?: string;
+  resource?: string;
+  destinationHash?: string;
+  /** Inclusive, epoch ms. */
+  since?: number;
+  /** Exclusive, epoch ms. */
+  until?: number;
+}
+
+export interface AuditPage {
+  items: AuditEntry[];
+  nextCursor: string | undefined;
+}
+
+export interface NewQueuedEvent {
+  id: string;
+  appId: string;
+  type: string;
+  /** The JSON body to deliver (or, for timers, what the worker needs to build it). */
+  payload: string;
+  dueAt: number;
+  /** The event is dropped, delivered or not, after this time. */
+  expiresAt: number;
+}
+
+export interface QueuedEvent extends NewQueuedEvent {
+  attempts: number;
+  lastError: string | null;
 }
 
 export interface AppRecord {
@@ -126,6 +242,13 @@ export interface DeliveryUpdate {
   providerMessageId?: string | null;
   failureReason?: string | null;
   failVerification?: boolean;
+  /**
+   * The send this report is about (the verification's `sends` when the message was queued). When given, the
+   * update applies only while the verification is still on that send, and never moves its delivery status
+   * back (`queued` < `sent` < `delivered`/`undelivered`/`failed`): a late `sent` after a receipt's `delivered`,
+   * or a receipt for a message a resend replaced, changes nothing.
+   */
+  send?: number;
 }
 
 export interface StoredResponse {
@@ -145,6 +268,14 @@ export interface CounterResult {
   count: number;
   /** Milliseconds until the window resets. */
   resetMs: number;
+}
+
+export interface SlidingCounterResult {
+  allowed: boolean;
+  /** Estimated count over the sliding window after this hit (unchanged when refused; fractional). */
+  count: number;
+  /** When refused: ms until a hit of the same cost would be admitted. 0 when allowed. */
+  retryAfterMs: number;
 }
 
 export interface VersionedRecord<T> {

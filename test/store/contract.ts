@@ -5,6 +5,8 @@ import { defaultSettings } from '../../src/core/settings.js';
 import type { VerificationRecord } from '../../src/core/verification.js';
 import { isOtpdError } from '../../src/errors.js';
 import type { AppRecord, Store } from '../../src/store/store.js';
+import { auditEventsContract } from './contract-audit-events.js';
+import { outboxContract } from './contract-outbox.js';
 
 /** Every backend under test is opened with this routing key, so ids made here route like the store's. */
 export const TEST_ROUTING_KEY = Buffer.alloc(32, 7);
@@ -285,6 +287,48 @@ export function storeContract(name: string, open: () => Promise<Store>, teardown
         const results = await Promise.all(Array.from({ length: 50 }, () => store.hit(key, 10, 60_000, now)));
         assert.equal(results.filter((r) => r.allowed).length, 10);
       });
+      it('slidingHit admits the limit, refuses past it with a Retry-After, and weighs the previous window', async () => {
+        const key = 's-' + Math.random();
+        const window = 60_000;
+        const start = Math.floor(Date.now() / window) * window;
+        const results = [];
+        for (let i = 0; i < 4; i++) results.push(await store.slidingHit(key, 3, window, start + 10));
+        assert.deepEqual(results.map((r) => r.allowed), [true, true, true, false]);
+        assert.deepEqual(results.map((r) => r.count), [1, 2, 3, 3]);
+        // Refused at the window's start with 3 in it: in the next window 3 × (1 − x/60 s) + 1 ≤ 3 at x = 20 s.
+        assert.equal(results[3]!.retryAfterMs, window - 10 + 20_000);
+        // A quarter into the next window the previous three still weigh 2.25: nothing fits...
+        const quarter = await store.slidingHit(key, 3, window, start + window + window / 4);
+        assert.equal(quarter.allowed, false);
+        assert.equal(quarter.count, 2.25);
+        assert.equal(quarter.retryAfterMs, window / 3 - window / 4);
+        // ...until a third in, where 2 + 1 fits exactly; then the next refuses again.
+        const third = await store.slidingHit(key, 3, window, start + window + window / 3);
+        assert.equal(third.allowed, true);
+        assert.equal(third.count, 3);
+        assert.equal((await store.slidingHit(key, 3, window, start + window + window / 3)).allowed, false);
+        // Two windows on, the old counts are gone.
+        assert.equal((await store.slidingHit(key, 3, window, start + 3 * window)).count, 1);
+      });
+      it('slidingHit refunds with a negative cost, never below zero, and reads with cost 0', async () => {
+        const key = 's-' + Math.random();
+        const now = Date.now();
+        await store.slidingHit(key, 2, 60_000, now);
+        await store.slidingHit(key, 2, 60_000, now);
+        assert.equal((await store.slidingHit(key, 2, 60_000, now)).allowed, false);
+        const refund = await store.slidingHit(key, 2, 60_000, now, -1);
+        assert.equal(refund.allowed, true);
+        assert.equal(refund.count, 1);
+        assert.equal((await store.slidingHit(key, 2, 60_000, now, -5)).count, 0);
+        const read = await store.slidingHit(key, Number.MAX_SAFE_INTEGER, 60_000, now, 0);
+        assert.deepEqual(read, { allowed: true, count: 0, retryAfterMs: 0 });
+      });
+      it('slidingHit is atomic under concurrency', async () => {
+        const key = 's-' + Math.random();
+        const now = Date.now();
+        const results = await Promise.all(Array.from({ length: 50 }, () => store.slidingHit(key, 10, 60_000, now)));
+        assert.equal(results.filter((r) => r.allowed).length, 10);
+      });
       it('claimOnce claims a key once', async () => {
         const key = 'c-' + Math.random();
         const results = await Promise.all(Array.from({ length: 10 }, () => store.claimOnce(key, 60_000, Date.now())));
@@ -313,5 +357,8 @@ export function storeContract(name: string, open: () => Promise<Store>, teardown
         assert.equal(await store.getRecord('ns', id, Date.now()), undefined);
       });
     });
+
+    auditEventsContract(() => ({ store, app, verification }));
+    outboxContract(() => ({ store, app, verification }));
   });
 }

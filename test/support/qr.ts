@@ -1,5 +1,8 @@
-import jsQR from 'jsqr';
+import jsQRModule from 'jsqr';
 import { PNG } from 'pngjs';
+
+// jsqr is a CommonJS bundle whose function is on `.default` (its typings say so under NodeNext).
+const jsQR = jsQRModule.default;
 
 /** Decodes a QR code from a plain-base64 PNG (as otpd returns it) with an independent reader (jsQR). */
 export function decodeQrPng(base64: string): string | undefined {

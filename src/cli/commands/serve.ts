@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
 import { loadConfig } from '../../config.js';
 import { createLogger } from '../../logger.js';
+import { serveClusterMetrics } from '../../metrics.js';
 import { openStoreFor, startServer } from '../../server.js';
 import { createServices, keyringFrom } from '../../services/index.js';
 
@@ -52,6 +53,8 @@ async function servePrimary(workers: number): Promise<void> {
   }
   let stopping = false;
   const fork = (index: number) => cluster.fork({ OTPD_WORKER_INDEX: String(index) });
+  // GET /metrics on any worker answers with the sum over all workers (docs/observability.md).
+  serveClusterMetrics();
   for (let i = 0; i < workers; i++) fork(i);
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) {

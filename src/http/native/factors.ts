@@ -100,7 +100,12 @@ const factors: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, {
 
   app.post('/factors', { schema: { body: EnrolBody, response: { 201: EnrolmentView } } }, async (request, reply) => {
     const enrolment = await service.enrol(principalOf(request).app, request.body);
-    return reply.code(201).send({ ...factorView(enrolment.factor), secret: enrolment.secret, uri: enrolment.uri, qr: enrolment.qr });
+    return reply.code(201).send({
+      ...factorView(enrolment.factor),
+      secret: enrolment.secret,
+      uri: enrolment.uri,
+      qr: { png: await service.qrPng(enrolment.uri), svg: await service.qrSvg(enrolment.uri) },
+    });
   });
 
   app.get('/factors/:id', { schema: { params: Id, response: { 200: FactorView } } }, async (request) =>

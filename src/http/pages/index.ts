@@ -16,6 +16,7 @@ const STATIC_FILES: Record<string, string> = {
   'otp.css': 'text/css; charset=utf-8',
   'page.js': 'text/javascript; charset=utf-8',
   'page.css': 'text/css; charset=utf-8',
+  'icon.svg': 'image/svg+xml',
 };
 
 function loadStatic(): Map<string, { body: Buffer; type: string }> {

@@ -129,6 +129,7 @@ export function renderPage(ctx: PageContext): string {
 <meta name="robots" content="noindex, nofollow">
 <meta name="referrer" content="no-referrer">
 <title>${escapeHtml(title)}</title>
+<link rel="icon" href="../../static/icon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="../../static/page.css">
 <script src="../../static/page.js" defer></script>
 </head>

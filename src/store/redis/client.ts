@@ -29,6 +29,17 @@ export interface Commands {
   smembers(key: string): Promise<string[]>;
   set(key: string, value: string, px: 'PX', ms: number, nx: 'NX'): Promise<'OK' | null>;
   del(...keys: string[]): Promise<number>;
+  pttl(key: string): Promise<number>;
+  xrevrange(key: string, end: string, start: string, count: 'COUNT', n: number): Promise<[string, string[]][]>;
+  xdel(key: string, ...ids: string[]): Promise<number>;
+  xtrim(key: string, minid: 'MINID', threshold: string): Promise<number>;
+}
+
+/** One page of a SCAN over every master. */
+export interface ScanPage {
+  keys: string[];
+  /** undefined once every node has been scanned to its end. */
+  nextCursor: string | undefined;
 }
 
 type ScriptFunction = (...keysAndArgs: string[]) => Promise<unknown>;
@@ -192,6 +203,47 @@ export class RedisConnection {
     const call = (this.client as unknown as Record<string, ScriptFunction>)[script.name];
     if (!call) throw new Error(`script ${script.name} is not registered`);
     return this.guard(() => call.call(this.client, ...keys, ...args.map(String)));
+  }
+
+  /** Standalone: the one client. Cluster: every master, in a stable order (host:port), for SCAN. */
+  private masters(): Redis[] {
+    if (!(this.client instanceof Cluster)) return [this.client];
+    const name = (node: Redis): string => `${node.options.host ?? ''}:${node.options.port ?? ''}`;
+    return this.client.nodes('master').sort((a, b) => (name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0));
+  }
+
+  /**
+   * SCAN MATCH `pattern` across the store: each master of a cluster holds part of the keyspace, so the
+   * cursor is `<master index>:<that master's cursor>`. Stops after about `count` keys, or when a master is
+   * done (the caller continues with the cursor). SCAN's guarantee holds per master: a key present for the
+   * whole scan is returned at least once, possibly twice. A failover or resharding during a scan can skip
+   * or repeat keys of the slots that moved; callers (key rotation, erasure) are idempotent and may be rerun.
+   */
+  async scan(pattern: string, cursor: string | undefined, count: number): Promise<ScanPage> {
+    const masters = this.masters();
+    let node = 0;
+    let nodeCursor = '0';
+    if (cursor !== undefined) {
+      const match = /^(\d+):(\d+)$/.exec(cursor);
+      if (!match) throw new OtpdError('VALIDATION', 'cursor: is not a cursor this server issued', { errors: [{ field: 'cursor', message: 'is not a cursor this server issued' }] });
+      node = Number(match[1]);
+      nodeCursor = match[2]!;
+    }
+    const keys: string[] = [];
+    while (node < masters.length) {
+      const master = masters[node]!;
+      const [next, found] = await this.guard(() => master.scan(nodeCursor, 'MATCH', pattern, 'COUNT', Math.max(count, 1000)));
+      keys.push(...found);
+      if (next === '0') {
+        node++;
+        nodeCursor = '0';
+        // A finished master is a natural page end; the next call starts the next one.
+        return { keys, nextCursor: node < masters.length ? `${node}:0` : undefined };
+      }
+      nodeCursor = next;
+      if (keys.length >= count) return { keys, nextCursor: `${node}:${nodeCursor}` };
+    }
+    return { keys, nextCursor: undefined };
   }
 
   /** Every master answers PING (in a cluster, each shard is a part of the store). */

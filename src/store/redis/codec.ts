@@ -1,7 +1,7 @@
 import { timeOfId } from '../../core/ids.js';
 import { settingsFromStored } from '../../core/settings.js';
 import type { VerificationRecord } from '../../core/verification.js';
-import type { ApiKeyRecord, AppRecord } from '../store.js';
+import type { ApiKeyRecord, AppRecord, AuditEntry, NewAuditEntry, QueuedEvent } from '../store.js';
 
 /**
  * Records ⇄ Redis hash fields. Field names are one or two letters, null fields are left out, and so are three
@@ -123,5 +123,65 @@ export function apiKeyFromHash(hashOfKey: string, hash: Record<string, string>):
     prefix: hash.p ?? '',
     createdAt: Number(hash.c),
     revokedAt: hash.r === undefined ? null : Number(hash.r),
+  };
+}
+
+/**
+ * Audit entries ⇄ stream fields: t at, e event, r resource, k keyId, ip, ua userAgent, rq requestId,
+ * dh destinationHash, dm destinationMasked, x details JSON. Null fields are left out.
+ */
+const AUDIT_FIELDS = {
+  at: 't',
+  event: 'e',
+  resource: 'r',
+  keyId: 'k',
+  ip: 'ip',
+  userAgent: 'ua',
+  requestId: 'rq',
+  destinationHash: 'dh',
+  destinationMasked: 'dm',
+  details: 'x',
+} as const satisfies Record<keyof NewAuditEntry, string>;
+
+export function auditToFields(entry: NewAuditEntry): string[] {
+  const out: string[] = [];
+  for (const [name, field] of Object.entries(AUDIT_FIELDS) as [keyof NewAuditEntry, string][]) {
+    const value = entry[name];
+    if (value === null) continue;
+    out.push(field, typeof value === 'object' ? JSON.stringify(value) : String(value));
+  }
+  return out;
+}
+
+export function auditFromFields(id: string, flat: string[]): AuditEntry {
+  const hash = pairsToObject(flat);
+  const optional = (field: string): string | null => hash[field] ?? null;
+  const details = optional('x');
+  return {
+    id,
+    at: Number(hash.t),
+    event: hash.e ?? '',
+    resource: optional('r'),
+    keyId: optional('k'),
+    ip: optional('ip'),
+    userAgent: optional('ua'),
+    requestId: optional('rq'),
+    destinationHash: optional('dh'),
+    destinationMasked: optional('dm'),
+    details: details === null ? null : (JSON.parse(details) as AuditEntry['details']),
+  };
+}
+
+/** A queued event from its hash (fields in keys.ts). */
+export function eventFromHash(id: string, hash: Record<string, string>): QueuedEvent {
+  return {
+    id,
+    appId: hash.a ?? '',
+    type: hash.y ?? '',
+    payload: hash.p ?? '',
+    attempts: Number(hash.n ?? 0),
+    dueAt: Number(hash.d),
+    expiresAt: Number(hash.e),
+    lastError: hash.le ?? null,
   };
 }

@@ -1,23 +1,33 @@
-import { routingTag, routingTagOfVerificationId } from '../../core/ids.js';
+import { routingTag, routingTagOfVerificationId, timeOfId } from '../../core/ids.js';
+import { slidingResult } from '../../core/sliding-window.js';
 import type { ResendPolicy, VerificationRecord } from '../../core/verification.js';
-import { OtpdError } from '../../errors.js';
+import { invalid, OtpdError } from '../../errors.js';
 import type {
   ApiKeyRecord,
   AppRecord,
+  AuditEntry,
+  AuditFilters,
+  AuditPage,
+  NewAuditEntry,
+  NewQueuedEvent,
+  QueuedEvent,
+  RecordPage,
   CheckResult,
   CounterResult,
   CreateResult,
   DeliveryUpdate,
   IdempotencyBegin,
   ResendResult,
+  SlidingCounterResult,
   Store,
   StoredResponse,
   TransitionResult,
   VersionedRecord,
 } from '../store.js';
+import type { OutboxLease, OutboxMessage } from '../outbox.js';
 import { RedisConnection, type ConnectionOptions } from './client.js';
-import { apiKeyFromHash, appFromHash, pairsToObject, verificationFromHash, verificationToFields } from './codec.js';
-import { RedisKeys } from './keys.js';
+import { apiKeyFromHash, appFromHash, auditFromFields, auditToFields, eventFromHash, pairsToObject, verificationFromHash, verificationToFields } from './codec.js';
+import { globLiteral, RedisKeys } from './keys.js';
 import * as S from './scripts.js';
 
 /**
@@ -26,6 +36,14 @@ import * as S from './scripts.js';
  * here the key's own expiry does that job.
  */
 export const VERIFICATION_GRACE_MS = 24 * 60 * 60 * 1000;
+/** How long a waiting message outlives its `expiresAt`, so the worker still finds it and records the failure. */
+export const OUTBOX_KEEP_MS = 60 * 60 * 1000;
+/**
+ * An index entry whose message is not there yet may belong to a create still on its way (the index is
+ * written first): it is left alone this long after its message id was made before being dropped.
+ */
+const OUTBOX_ORPHAN_GRACE_MS = 30_000;
+const OUTBOX_DEFER_MS = 1_000;
 
 /** What `openStore` passes (src/store/index.ts), plus the connection's optional timeouts. */
 export interface RedisStoreOptions extends ConnectionOptions {
@@ -118,18 +136,24 @@ export class RedisStore implements Store {
 
   // --- verifications -------------------------------------------------------------------------------
 
-  async createVerification(record: VerificationRecord, now: number): Promise<CreateResult> {
+  async createVerification(record: VerificationRecord, now: number, outbox?: OutboxMessage): Promise<CreateResult> {
     const tag = routingTagOfVerificationId(record.id);
     // The pending index is found by (app, to) alone, so the id must carry that destination's tag; an id
     // made for another destination would put the verification where no lookup or supersede can see it.
     if (tag === undefined || tag !== routingTag(this.routingKey, record.appId, record.to)) {
       throw new OtpdError('INTERNAL', `verification id ${record.id} does not carry the routing tag of its destination`);
     }
+    if (outbox) await this.indexOutbox(outbox, now);
     const reply = await this.redis.run(S.CREATE_VERIFICATION, [this.keys.verificationStem(tag) + record.id, this.keys.pending(tag, record.appId, record.to)], [
       this.keys.verificationStem(tag),
       record.id,
       now,
       VERIFICATION_GRACE_MS,
+      this.keys.outboxStem(tag),
+      outbox?.id ?? '',
+      outbox?.payload ?? '',
+      outbox?.expiresAt ?? 0,
+      OUTBOX_KEEP_MS,
       ...verificationToFields(record),
     ]);
     const [supersededId, attempts] = reply as [string | null, number];
@@ -163,10 +187,20 @@ export class RedisStore implements Store {
     return verification && { outcome, verification };
   }
 
-  async resendVerification(appId: string, id: string, newCode: { codeHash: string; codeKid: string }, policy: ResendPolicy, now: number): Promise<ResendResult | undefined> {
+  async resendVerification(
+    appId: string,
+    id: string,
+    newCode: { codeHash: string; codeKid: string },
+    policy: ResendPolicy,
+    now: number,
+    outbox?: OutboxMessage,
+  ): Promise<ResendResult | undefined> {
     const tag = routingTagOfVerificationId(id);
     if (tag === undefined) return undefined;
+    // Indexed first even if the resend is then refused: the claimer drops an entry without its message.
+    if (outbox) await this.indexOutbox(outbox, now);
     const args = [appId, now, newCode.codeHash, newCode.codeKid, policy.maxSends, policy.cooldownMs, policy.ttlMs, VERIFICATION_GRACE_MS, this.keys.pendingStem(tag), id];
+    args.push(outbox ? this.keys.outboxStem(tag) + id : '', outbox?.id ?? '', outbox?.payload ?? '', OUTBOX_KEEP_MS);
     const reply = await this.redis.run(S.RESEND_VERIFICATION, [this.keys.verificationStem(tag) + id], args);
     if (reply === null) return undefined;
     const [result, retryAfterMs, fields] = reply as ['ok' | 'not_pending' | 'expired' | 'max_sends' | 'cooldown', number | null, unknown];
@@ -191,7 +225,7 @@ export class RedisStore implements Store {
     if (key === undefined) return undefined;
     // undefined keeps a field, null clears it, a string sets it (as the SQLite store).
     const op = (value: string | null | undefined): [string, string] => (value === undefined ? ['keep', ''] : value === null ? ['clear', ''] : ['set', value]);
-    const args = [appId, now, update.status, update.failVerification ? '1' : '0', ...op(update.provider), ...op(update.providerMessageId), ...op(update.failureReason)];
+    const args = [appId, now, update.status, update.failVerification ? '1' : '0', ...op(update.provider), ...op(update.providerMessageId), ...op(update.failureReason), update.send ?? ''];
     const reply = await this.redis.run(S.RECORD_DELIVERY, [key], args);
     return reply === null ? undefined : verificationFromHash(id, pairsToObject(reply), appId);
   }
@@ -199,6 +233,26 @@ export class RedisStore implements Store {
   /** Nothing to do: every verification key expires by itself VERIFICATION_GRACE_MS after `expiresAt`. */
   async purgeVerifications(): Promise<number> {
     return 0;
+  }
+
+  /**
+   * Every verification of (app, to) lives in the slot of their routing tag: SCAN for `P v:{T}:*` (on every
+   * master; only the tag's owner has matches) and erase each key whose app and `to` are the person's
+   * (other destinations share the tag). The pending index goes with the first one.
+   */
+  async eraseDestination(appId: string, to: string): Promise<number> {
+    const tag = routingTag(this.routingKey, appId, to);
+    const pattern = globLiteral(this.keys.verificationStem(tag)) + '*';
+    const index = this.keys.pending(tag, appId, to);
+    let erased = 0;
+    let cursor: string | undefined;
+    do {
+      const page = await this.redis.scan(pattern, cursor, 1000);
+      for (const key of page.keys) erased += Number(await this.redis.run(S.ERASE_VERIFICATION, [key, index], [appId, to]));
+      cursor = page.nextCursor;
+    } while (cursor !== undefined);
+    await this.redis.guard(() => this.redis.commands.del(index));
+    return erased;
   }
 
   // --- idempotency ---------------------------------------------------------------------------------
@@ -228,6 +282,13 @@ export class RedisStore implements Store {
     return { allowed: allowed === 1, count: Number(count), resetMs };
   }
 
+  async slidingHit(key: string, limit: number, windowMs: number, now: number, cost = 1): Promise<SlidingCounterResult> {
+    const reply = await this.redis.run(S.SLIDING_HIT, [this.keys.slidingCounter(key)], [limit, windowMs, now, cost]);
+    const [allowed, windowStart, current, previous] = (reply as Array<number | string>).map(Number) as [number, number, number, number];
+    const decision = slidingResult(allowed === 1, { windowStart, current, previous }, limit, windowMs, now, cost);
+    return { allowed: decision.allowed, count: decision.count, retryAfterMs: decision.retryAfterMs };
+  }
+
   async claimOnce(key: string, ttlMs: number): Promise<boolean> {
     // SET NX is a single atomic command: the first caller creates the key, everyone else finds it.
     const reply = await this.redis.guard(() => this.redis.commands.set(this.keys.claim(key), '1', 'PX', positive(ttlMs), 'NX'));
@@ -251,6 +312,206 @@ export class RedisStore implements Store {
   async deleteRecord(namespace: string, id: string): Promise<boolean> {
     return (await this.redis.guard(() => this.redis.commands.del(this.keys.record(namespace, id)))) > 0;
   }
+
+  /**
+   * SCAN for the namespace's keys across every master (client.ts), then one HMGET + PTTL per key. A record
+   * deleted between the two is skipped; see the contract for the at-least-once guarantee.
+   */
+  async listRecords<T>(namespace: string, cursor: string | undefined, limit: number): Promise<RecordPage<T>> {
+    const stem = this.keys.recordStem(namespace);
+    const page = await this.redis.scan(globLiteral(stem) + '*', cursor, limit);
+    const items = await Promise.all(
+      page.keys.map(async (key) => {
+        const [[version, data], ttl] = await Promise.all([
+          this.redis.guard(() => this.redis.commands.hmget(key, 'v', 'd')),
+          this.redis.guard(() => this.redis.commands.pttl(key)),
+        ]);
+        if (version === null || version === undefined || data === null || data === undefined) return undefined;
+        return { id: key.slice(stem.length), value: JSON.parse(data) as T, version: Number(version), expiresAt: ttl >= 0 ? Date.now() + ttl : null };
+      }),
+    );
+    return { items: items.filter((item) => item !== undefined), nextCursor: page.nextCursor };
+  }
+
+  // --- audit log -----------------------------------------------------------------------------------
+
+  async appendAudit(appId: string, entries: NewAuditEntry[], retentionMs: number, now: number): Promise<string[]> {
+    if (entries.length === 0) return [];
+    const args: (string | number)[] = [Math.max(0, Math.floor(now - retentionMs)), positive(retentionMs)];
+    for (const entry of entries) {
+      const fields = auditToFields(entry);
+      args.push(Math.floor(entry.at), fields.length, ...fields);
+    }
+    return (await this.redis.run(S.APPEND_AUDIT, [this.keys.auditLog(appId)], args)) as string[];
+  }
+
+  /**
+   * XREVRANGE from the cursor (or `until`) down to `since`, in chunks. Without filters one chunk of
+   * `limit + 1` answers; with filters chunks continue until `limit + 1` entries matched or
+   * AUDIT_SCAN_BUDGET entries were examined, and the cursor then continues below the last one examined.
+   */
+  async listAudit(appId: string, filters: AuditFilters, cursor: string | undefined, limit: number): Promise<AuditPage> {
+    if (cursor !== undefined && !STREAM_ID.test(cursor)) throw invalid('cursor', 'is not a cursor this server issued');
+    const key = this.keys.auditLog(appId);
+    const filtered = filters.event !== undefined || filters.resource !== undefined || filters.destinationHash !== undefined;
+    const matches = (entry: AuditEntry): boolean =>
+      (filters.event === undefined || entry.event === filters.event) &&
+      (filters.resource === undefined || entry.resource === filters.resource) &&
+      (filters.destinationHash === undefined || entry.destinationHash === filters.destinationHash);
+    const untilEnd = filters.until === undefined ? '+' : `(${Math.max(0, Math.floor(filters.until))}-0`;
+    let end = cursor === undefined ? untilEnd : untilEnd !== '+' && compareStreamIds(untilEnd.slice(1), cursor) <= 0 ? untilEnd : `(${cursor}`;
+    const start = filters.since === undefined ? '-' : String(Math.max(0, Math.floor(filters.since)));
+    const items: AuditEntry[] = [];
+    let examined = 0;
+    const chunk = filtered ? AUDIT_CHUNK : limit + 1;
+    for (;;) {
+      const rows = await this.redis.guard(() => this.redis.commands.xrevrange(key, end, start, 'COUNT', chunk));
+      examined += rows.length;
+      for (const [id, fields] of rows) {
+        const entry = auditFromFields(id, fields);
+        if (matches(entry)) items.push(entry);
+        if (items.length > limit) return { items: items.slice(0, limit), nextCursor: items[limit - 1]!.id };
+      }
+      if (rows.length < chunk) return { items, nextCursor: undefined };
+      const last = rows[rows.length - 1]![0];
+      if (!filtered || examined >= AUDIT_SCAN_BUDGET) return { items, nextCursor: last };
+      end = `(${last}`;
+    }
+  }
+
+  async deleteAudit(appId: string, ids: string[]): Promise<number> {
+    const valid = ids.filter((id) => STREAM_ID.test(id));
+    if (valid.length === 0) return 0;
+    return this.redis.guard(() => this.redis.commands.xdel(this.keys.auditLog(appId), ...valid));
+  }
+
+  async purgeAudit(appId: string, olderThan: number): Promise<number> {
+    return this.redis.guard(() => this.redis.commands.xtrim(this.keys.auditLog(appId), 'MINID', String(Math.max(0, Math.floor(olderThan)))));
+  }
+
+  // --- event queue ---------------------------------------------------------------------------------
+
+  async enqueueEvents(events: NewQueuedEvent[], now: number): Promise<void> {
+    await Promise.all(
+      events.map((event) =>
+        this.redis.run(S.ENQUEUE_EVENT, [this.keys.eventsDue(), this.keys.event(event.id)], [
+          event.id,
+          event.appId,
+          event.type,
+          event.payload,
+          Math.floor(event.dueAt),
+          Math.floor(event.expiresAt),
+          positive(event.expiresAt - now),
+        ]),
+      ),
+    );
+  }
+
+  async claimEvents(now: number, leaseMs: number, limit: number): Promise<QueuedEvent[]> {
+    const reply = (await this.redis.run(S.CLAIM_EVENTS, [this.keys.eventsDue()], [Math.floor(now), positive(leaseMs), limit, this.keys.eventStem()])) as [string, unknown][];
+    return reply.map(([id, fields]) => eventFromHash(id, pairsToObject(fields)));
+  }
+
+  async completeEvent(id: string): Promise<void> {
+    await this.redis.run(S.COMPLETE_EVENT, [this.keys.eventsDue(), this.keys.event(id)], [id]);
+  }
+
+  async retryEvent(id: string, dueAt: number, lastError: string): Promise<void> {
+    await this.redis.run(S.RETRY_EVENT, [this.keys.eventsDue(), this.keys.event(id)], [id, Math.floor(dueAt), lastError]);
+  }
+
+  // --- outbox --------------------------------------------------------------------------------------
+
+  private outboxMember(message: Pick<OutboxMessage, 'reference' | 'id'>): string {
+    if (/[{}|]/.test(message.reference) || message.id.includes('|')) throw new OtpdError('INTERNAL', `outbox reference ${message.reference} must not contain {, } or |`);
+    return `${message.reference}|${message.id}`;
+  }
+
+  private async indexOutbox(message: OutboxMessage, now: number): Promise<void> {
+    await this.redis.run(S.OUTBOX_INDEX, [this.keys.outboxDue(), this.keys.outboxMeta()], [this.outboxMember(message), message.dueAt, positive(message.expiresAt + OUTBOX_KEEP_MS - now)]);
+  }
+
+  private fenced(lease: OutboxLease, op: 'renew' | 'reschedule' | 'defer' | 'complete', score: number, lastError = ''): Promise<boolean> {
+    return this.redis
+      .run(S.OUTBOX_FENCED, [this.keys.outboxDue(), this.keys.outboxMeta()], [this.outboxMember(lease), lease.leaseUntil, op, score, lastError])
+      .then((reply) => Number(reply) === 1);
+  }
+
+  async enqueueOutbox(message: OutboxMessage, now: number): Promise<void> {
+    await this.indexOutbox(message, now);
+    await this.redis.run(S.OUTBOX_PUT, [this.keys.outboxEntry(message.reference)], [
+      message.id,
+      message.appId,
+      message.payload,
+      message.send,
+      message.expiresAt,
+      positive(message.expiresAt + OUTBOX_KEEP_MS - now),
+    ]);
+  }
+
+  /**
+   * Leases due index entries in the `{outbox}` slot, then reads each message from its own slot. An entry
+   * whose message is missing or is an older one than the stored message was replaced (resend) or never
+   * written (crash between index and create): it is dropped, or deferred briefly while its create may still
+   * be on the way.
+   */
+  async claimOutbox(now: number, leaseMs: number, limit: number, leaseToken: string): Promise<OutboxLease[]> {
+    const reply = (await this.redis.run(S.OUTBOX_CLAIM, [this.keys.outboxDue(), this.keys.outboxMeta()], [now, positive(leaseMs), limit])) as [string | number, [string, string | number, string][]];
+    const leaseUntil = Number(reply[0]);
+    const claimed = await Promise.all(
+      reply[1].map(async ([member, tries, lastError]) => {
+        const bar = member.indexOf('|');
+        const reference = member.slice(0, bar);
+        const id = member.slice(bar + 1);
+        const entry: Record<string, string | undefined> = await this.redis.guard(() => this.redis.commands.hgetall(this.keys.outboxEntry(reference)));
+        const lease: OutboxLease = {
+          id,
+          appId: entry.a ?? '',
+          reference,
+          payload: entry.p ?? '',
+          send: Number(entry.c ?? 0),
+          dueAt: now,
+          expiresAt: Number(entry.e ?? 0),
+          tries: Number(tries),
+          lastError: lastError === '' ? null : lastError,
+          leaseToken,
+          leaseUntil,
+        };
+        if (entry.i === id) return lease;
+        const replaced = entry.i !== undefined && entry.i > id;
+        if (!replaced && now - timeOfId(id) < OUTBOX_ORPHAN_GRACE_MS) await this.fenced(lease, 'defer', now + OUTBOX_DEFER_MS);
+        else await this.fenced(lease, 'complete', 0);
+        return undefined;
+      }),
+    );
+    return claimed.filter((lease): lease is OutboxLease => lease !== undefined);
+  }
+
+  renewOutbox(lease: OutboxLease, leaseMs: number, now: number): Promise<boolean> {
+    return this.fenced(lease, 'renew', now + leaseMs);
+  }
+
+  rescheduleOutbox(lease: OutboxLease, dueAt: number, lastError: string): Promise<boolean> {
+    return this.fenced(lease, 'reschedule', dueAt, lastError.slice(0, 1000));
+  }
+
+  /** Wipes the message (unless a newer one replaced it), then releases the index entry. */
+  async completeOutbox(lease: OutboxLease): Promise<boolean> {
+    await this.redis.run(S.OUTBOX_DELETE_ENTRY, [this.keys.outboxEntry(lease.reference)], [lease.id]);
+    return this.fenced(lease, 'complete', 0);
+  }
+}
+
+/** Redis stream ids: `<ms>-<seq>`. */
+const STREAM_ID = /^\d{1,16}-\d{1,20}$/;
+/** Entries one filtered listing call examines at most (as the SQLite store's AUDIT_SCAN_BUDGET). */
+const AUDIT_SCAN_BUDGET = 10_000;
+const AUDIT_CHUNK = 500;
+
+function compareStreamIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map(BigInt) as [bigint, bigint];
+  const [bm, bs] = b.split('-').map(BigInt) as [bigint, bigint];
+  return am !== bm ? (am < bm ? -1 : 1) : as === bs ? 0 : as < bs ? -1 : 1;
 }
 
 /** Redis refuses a zero or negative PX/PEXPIRE; a ttl that has already run out keeps the key for 1 ms. */

@@ -14,7 +14,19 @@ import { OtpdError } from '../../errors.js';
  *   P i:<scope>:<key>               hash    idempotency entry: f fingerprint, r response JSON; expires with its ttl
  *   P q:<windowStart>:<key>         string  fixed-window counter; expires when the window ends
  *   P c:<key>                       string  claimOnce marker (SET NX PX); expires with its ttl
+ *   P s:<key>                       hash    sliding-window counter: w window start, c current, p previous; expires two windows after w
  *   P r:<namespace>:<id>            hash    versioned document: v version, d JSON; permanent unless given a ttl
+ *   P {audit:<appId>}:log           stream  the app's audit log; trimmed to its retention on every append, and
+ *                                           expires (PEXPIRE = retention, refreshed on append) when nothing was added for that long
+ *   P o:{T}:<verificationId>        hash    the verification's waiting outbox message: i message id, a appId, p payload
+ *                                           (ciphertext), c send, e expiresAt; expires an hour after expiresAt
+ *   P o:{<reference>}               hash    the same, for a reference that is no verification (seed-001 codes)
+ *   P {outbox}:due                  zset    "<reference>|<messageId>" → next try, or the end of its lease; expiry
+ *                                           refreshed to the longest message's
+ *   P {outbox}:meta                 hash    same member → "tries|last error"; expiry as the due set
+ *   P {events}:due                  zset    webhook event id → next attempt time; expiry refreshed to the longest event's
+ *   P {events}:e:<id>               hash    one queued webhook event (a appId, y type, p payload, n attempts, d dueAt,
+ *                                           e expiresAt, le last error); expires at expiresAt
  *
  * `{T}` is the verification id's routing tag (core/ids.ts), the same for every verification of one
  * (app, destination). Used as the Redis Cluster hash tag, it puts a destination's verifications and its
@@ -83,11 +95,69 @@ export class RedisKeys {
     return `${this.prefix}q:${windowStart}:${key}`;
   }
 
+  slidingCounter(key: string): string {
+    return `${this.prefix}s:${key}`;
+  }
+
   claim(key: string): string {
     return `${this.prefix}c:${key}`;
   }
 
   record(namespace: string, id: string): string {
-    return `${this.prefix}r:${encodeURIComponent(namespace)}:${id}`;
+    return `${this.recordStem(namespace)}${id}`;
   }
+
+  /** `P r:<namespace>:` — a namespace's records are this stem plus their id (listRecords scans for it). */
+  recordStem(namespace: string): string {
+    return `${this.prefix}r:${encodeURIComponent(namespace)}:`;
+  }
+
+  /** One stream per app: appends of different apps spread over the cluster; one app's log is one slot. */
+  auditLog(appId: string): string {
+    return `${this.prefix}{audit:${appId}}:log`;
+  }
+
+  /**
+   * The event queue shares one hash tag, so claiming (read the due set, lease each event) is one script.
+   * Webhook events are few next to verifications; the one slot holding them is not a hot spot.
+   */
+  eventsDue(): string {
+    return `${this.prefix}{events}:due`;
+  }
+
+  /**
+   * A waiting message lives in its verification's slot, so creating or resending a verification writes it
+   * in the same script. The due index needs one fixed slot; it is written first (OUTBOX_INDEX), so a crash
+   * between the two leaves an index entry without a message (dropped by the claimer), never a message
+   * nobody will find.
+   */
+  outboxStem(tag: string): string {
+    return `${this.prefix}o:{${tag}}:`;
+  }
+
+  outboxEntry(reference: string): string {
+    const tag = routingTagOfVerificationId(reference);
+    return tag === undefined ? `${this.prefix}o:{${reference}}` : this.outboxStem(tag) + reference;
+  }
+
+  outboxDue(): string {
+    return `${this.prefix}{outbox}:due`;
+  }
+
+  outboxMeta(): string {
+    return `${this.prefix}{outbox}:meta`;
+  }
+
+  eventStem(): string {
+    return `${this.prefix}{events}:e:`;
+  }
+
+  event(id: string): string {
+    return this.eventStem() + id;
+  }
+}
+
+/** A literal for a SCAN MATCH pattern: glob characters escaped. */
+export function globLiteral(text: string): string {
+  return text.replace(/[\\*?[\]]/g, (c) => '\\' + c);
 }

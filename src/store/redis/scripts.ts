@@ -43,8 +43,13 @@ const INT = `local function int(x) return string.format('%.0f', x) end\n`;
  * attempts carried and the new one written with nothing in between: two concurrent creates for one
  * destination cannot both carry from the same predecessor, nor leave two verifications pending.
  *
+ * The verification's outbox message (decisions 3) is written in the same step, and the superseded
+ * verification's waiting message deleted (its code no longer works).
+ *
  * KEYS: 1 new verification, 2 pending index of (app, to).
- * ARGV: 1 verification key stem `P v:{T}:`, 2 id, 3 now, 4 grace ms kept after expiry, 5.. field/value pairs.
+ * ARGV: 1 verification key stem `P v:{T}:`, 2 id, 3 now, 4 grace ms kept after expiry, 5 outbox key stem
+ * `P o:{T}:`, 6 message id ('' for none), 7 payload, 8 message expiresAt, 9 ms the message is kept after it,
+ * 10.. field/value pairs.
  * Returns { supersededId or nil, stored attempts }.
  */
 export const CREATE_VERIFICATION: ScriptDefinition = {
@@ -56,8 +61,10 @@ export const CREATE_VERIFICATION: ScriptDefinition = {
     `
 local key, index = KEYS[1], KEYS[2]
 local stem, id, now, grace = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local outboxStem, messageId = ARGV[5], ARGV[6]
+local FIELDS = 10
 local record = {}
-for i = 5, #ARGV - 1, 2 do record[ARGV[i]] = ARGV[i + 1] end
+for i = FIELDS, #ARGV - 1, 2 do record[ARGV[i]] = ARGV[i + 1] end
 if redis.call('EXISTS', key) == 1 then return redis.error_reply('ERR verification ' .. id .. ' already exists') end
 
 local carried, superseded = 0, false
@@ -74,12 +81,13 @@ if previousId then
       redis.call('HSET', previous, 's', 'canceled', 'u', ARGV[3])
       superseded = previousId
     end
+    redis.call('DEL', outboxStem .. previousId)
   end
 end
 
 local attempts = math.max(tonumber(record.n), carried)
 local fields = {}
-for i = 5, #ARGV - 1, 2 do
+for i = FIELDS, #ARGV - 1, 2 do
   fields[#fields + 1] = ARGV[i]
   fields[#fields + 1] = (ARGV[i] == 'n') and int(attempts) or ARGV[i + 1]
 end
@@ -88,6 +96,12 @@ local expiresAt = tonumber(record.e)
 redis.call('PEXPIRE', key, int(math.max(1, expiresAt + grace - now)))
 if record.s == 'pending' then
   redis.call('SET', index, id, 'PX', int(math.max(1, expiresAt - now)))
+end
+if messageId ~= '' then
+  local entry = outboxStem .. id
+  redis.call('DEL', entry)
+  redis.call('HSET', entry, 'i', messageId, 'a', record.a, 'p', ARGV[7], 'c', record.c, 'e', ARGV[8])
+  redis.call('PEXPIRE', entry, int(math.max(1, tonumber(ARGV[8]) + tonumber(ARGV[9]) - now)))
 end
 return { superseded, attempts }
 `,
@@ -159,8 +173,11 @@ return { outcome, redis.call('HGETALL', key) }
  * verification's expiry and the pending index's expiry move with `expiresAt`, so the destination keeps
  * pointing at this verification and a later create still carries its attempts.
  *
+ * On success the verification's waiting outbox message is replaced by the new one, in the same step.
+ *
  * KEYS: 1 verification. ARGV: 1 appId, 2 now, 3 new code hash, 4 its key id, 5 maxSends, 6 cooldown ms,
- * 7 ttl ms, 8 grace ms, 9 pending index stem `P p:{T}:`, 10 verification id.
+ * 7 ttl ms, 8 grace ms, 9 pending index stem `P p:{T}:`, 10 verification id, 11 outbox entry key ('' for
+ * no message), 12 message id, 13 payload, 14 ms the message is kept after it expires.
  * Returns nil for an unknown id or another app's, else { 'ok' | reason, retryAfterMs or nil, HGETALL }.
  */
 export const RESEND_VERIFICATION: ScriptDefinition = {
@@ -200,6 +217,11 @@ local current = redis.call('GET', index)
 if (not current) or current == ARGV[10] then
   redis.call('SET', index, ARGV[10], 'PX', int(math.max(1, newExpiresAt - now)))
 end
+if ARGV[11] ~= '' then
+  redis.call('DEL', ARGV[11])
+  redis.call('HSET', ARGV[11], 'i', ARGV[12], 'a', v[1], 'p', ARGV[13], 'c', int(sends + 1), 'e', int(newExpiresAt))
+  redis.call('PEXPIRE', ARGV[11], int(math.max(1, newExpiresAt + tonumber(ARGV[14]) - now)))
+end
 return { 'ok', false, redis.call('HGETALL', key) }
 `,
 };
@@ -236,8 +258,12 @@ return { ok, redis.call('HGETALL', key) }
  * A provider's delivery report. Atomic so "fail the verification only while it is still pending" cannot
  * overwrite an approval that lands at the same moment.
  *
+ * With a send number (ARGV 11), the report applies only while the verification is on that send and never
+ * moves its delivery status back (src/store/delivery-order.ts): queued 0 < sent 1 < the final ones 2.
+ *
  * KEYS: 1 verification. ARGV: 1 appId, 2 now, 3 delivery status, 4 '1' to fail a pending verification,
- * 5/6 provider, 7/8 provider message id, 9/10 failure reason — each an op ('keep' | 'clear' | 'set') and a value.
+ * 5/6 provider, 7/8 provider message id, 9/10 failure reason — each an op ('keep' | 'clear' | 'set') and a
+ * value, 11 send ('' for none).
  * Returns nil, or HGETALL.
  */
 export const RECORD_DELIVERY: ScriptDefinition = {
@@ -247,8 +273,14 @@ export const RECORD_DELIVERY: ScriptDefinition = {
     WRITES +
     `
 local key = KEYS[1]
-local v = redis.call('HMGET', key, 'a', 's')
+local v = redis.call('HMGET', key, 'a', 's', 'c', 'd')
 if v[1] ~= ARGV[1] then return false end
+if ARGV[11] ~= '' then
+  local rank = { queued = 0, sent = 1, delivered = 2, undelivered = 2, failed = 2 }
+  if tonumber(v[3]) ~= tonumber(ARGV[11]) or rank[ARGV[3]] < rank[v[4] or 'queued'] then
+    return redis.call('HGETALL', key)
+  end
+end
 if ARGV[4] == '1' and v[2] == 'pending' then
   redis.call('HSET', key, 's', 'failed')
 end
@@ -461,6 +493,47 @@ return { 1, count }
 };
 
 /**
+ * Sliding-window counter (src/core/sliding-window.ts): the same roll and estimate as `decideSliding`, in the
+ * same order of operations so both stores round alike. One hash per key — w window start, c current
+ * count, p previous window's count — expiring two windows after its window starts. JavaScript derives the
+ * estimate and Retry-After from the returned state (`slidingResult`).
+ *
+ * KEYS: 1 counter. ARGV: 1 limit, 2 window ms, 3 now, 4 cost (negative refunds).
+ * Returns { 1 | 0 allowed, window start, current, previous } after the hit.
+ */
+export const SLIDING_HIT: ScriptDefinition = {
+  name: 'otpdSlidingHit',
+  numberOfKeys: 1,
+  lua:
+    WRITES +
+    INT +
+    `
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local cost = tonumber(ARGV[4])
+local start = math.floor(now / window) * window
+local stored = redis.call('HMGET', KEYS[1], 'w', 'c', 'p')
+local w = tonumber(stored[1])
+local c = tonumber(stored[2]) or 0
+local p = tonumber(stored[3]) or 0
+if w == nil then
+  w = start; c = 0; p = 0
+elseif w < start then
+  if w == start - window then p = c else p = 0 end
+  w = start; c = 0
+end
+local elapsed = math.min(window, math.max(0, now - w))
+local count = p * (window - elapsed) / window + c
+if cost > 0 and count + cost > limit then return { 0, int(w), c, p } end
+c = math.max(0, c + cost)
+redis.call('HSET', KEYS[1], 'w', int(w), 'c', c, 'p', p)
+redis.call('PEXPIRE', KEYS[1], math.max(1, w + 2 * window - now))
+return { 1, int(w), c, p }
+`,
+};
+
+/**
  * Write a versioned document: unconditionally, only if absent, or only if at a given version. Atomic, so it
  * is a true compare-and-set: of concurrent writers expecting one version exactly one wins.
  *
@@ -488,6 +561,290 @@ return version
 `,
 };
 
+/**
+ * Erase one verification of a destination (personal-data erasure) and the destination's pending index.
+ * Atomic so a verification is never left pending without its index or the other way round. The key was
+ * found by the destination's routing tag, which other destinations share, so the script deletes it only
+ * when its app and `to` are the person's.
+ *
+ * KEYS: 1 verification, 2 pending index of (app, to). ARGV: 1 appId, 2 to. Returns 1 when erased, else 0.
+ */
+export const ERASE_VERIFICATION: ScriptDefinition = {
+  name: 'otpdEraseVerification',
+  numberOfKeys: 2,
+  lua:
+    WRITES +
+    `
+local v = redis.call('HMGET', KEYS[1], 'a', 't')
+redis.call('DEL', KEYS[2])
+if v[1] ~= ARGV[1] or v[2] ~= ARGV[2] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+`,
+};
+
+/**
+ * Append audit entries to an app's stream. Atomic so the ids stay in order: each entry's id is
+ * `<ms>-<seq>` with ms = max(entry time, the stream's last generated id), so otpd's clock (not Redis')
+ * dates the entries and a clock step backwards cannot make XADD refuse one. MINID ~ trims entries older
+ * than the retention on the way (approximately: whole macro-nodes), and the key's expiry is pushed to one
+ * retention period from now: a log nobody wrote to for that long holds only expired entries, so it goes
+ * as a whole (no key without an expiry).
+ *
+ * KEYS: 1 stream. ARGV: 1 oldest id to keep (ms), 2 retention ms, then per entry: time ms, n, n field/value strings.
+ * Returns the new ids.
+ */
+export const APPEND_AUDIT: ScriptDefinition = {
+  name: 'otpdAppendAudit',
+  numberOfKeys: 1,
+  lua:
+    WRITES +
+    INT +
+    `
+local key = KEYS[1]
+local lastMs = 0
+if redis.call('EXISTS', key) == 1 then
+  local info = redis.call('XINFO', 'STREAM', key)
+  for i = 1, #info - 1, 2 do
+    if info[i] == 'last-generated-id' then lastMs = tonumber(string.match(info[i + 1], '^(%d+)-')) end
+  end
+end
+local ids = {}
+local i = 3
+while i <= #ARGV do
+  local ms = math.max(tonumber(ARGV[i]), lastMs)
+  local n = tonumber(ARGV[i + 1])
+  local args = { 'XADD', key, 'MINID', '~', ARGV[1], int(ms) .. '-*' }
+  for j = i + 2, i + 1 + n do args[#args + 1] = ARGV[j] end
+  ids[#ids + 1] = redis.call(unpack(args))
+  lastMs = ms
+  i = i + 2 + n
+end
+redis.call('PEXPIRE', key, ARGV[2])
+return ids
+`,
+};
+
+/**
+ * Queue one webhook event (once: an id already queued is left alone). Atomic so the due set and the event
+ * never disagree. The due set's expiry is kept at least as long as its longest-lived event's.
+ *
+ * KEYS: 1 due set, 2 event. ARGV: 1 id, 2 appId, 3 type, 4 payload, 5 dueAt, 6 expiresAt, 7 ttl ms.
+ */
+export const ENQUEUE_EVENT: ScriptDefinition = {
+  name: 'otpdEnqueueEvent',
+  numberOfKeys: 2,
+  lua:
+    WRITES +
+    `
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('HSET', KEYS[2], 'a', ARGV[2], 'y', ARGV[3], 'p', ARGV[4], 'n', '0', 'd', ARGV[5], 'e', ARGV[6])
+redis.call('PEXPIRE', KEYS[2], ARGV[7])
+redis.call('ZADD', KEYS[1], ARGV[5], ARGV[1])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[7]) then redis.call('PEXPIRE', KEYS[1], ARGV[7]) end
+return 1
+`,
+};
+
+/**
+ * Lease the events due now: each gets one more attempt counted and its due time moved to the end of the
+ * lease, so no other process takes it meanwhile. Atomic so two processes never lease one event at once.
+ * Ids whose event has expired are dropped from the due set on the way.
+ *
+ * KEYS: 1 due set. ARGV: 1 now, 2 lease ms, 3 limit, 4 event key stem. Returns { id, HGETALL } pairs.
+ */
+export const CLAIM_EVENTS: ScriptDefinition = {
+  name: 'otpdClaimEvents',
+  numberOfKeys: 1,
+  lua:
+    WRITES +
+    INT +
+    `
+local leaseEnd = int(tonumber(ARGV[1]) + tonumber(ARGV[2]))
+local out = {}
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(ids) do
+  local key = ARGV[4] .. id
+  if redis.call('EXISTS', key) == 0 then
+    redis.call('ZREM', KEYS[1], id)
+  else
+    redis.call('HINCRBY', key, 'n', 1)
+    redis.call('HSET', key, 'd', leaseEnd)
+    redis.call('ZADD', KEYS[1], leaseEnd, id)
+    out[#out + 1] = { id, redis.call('HGETALL', key) }
+  end
+end
+return out
+`,
+};
+
+/**
+ * Reschedule an event after a failed attempt. Atomic with the due set, as above.
+ *
+ * KEYS: 1 due set, 2 event. ARGV: 1 id, 2 dueAt, 3 last error.
+ */
+export const RETRY_EVENT: ScriptDefinition = {
+  name: 'otpdRetryEvent',
+  numberOfKeys: 2,
+  lua:
+    WRITES +
+    `
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  return 0
+end
+redis.call('HSET', KEYS[2], 'd', ARGV[2], 'le', ARGV[3])
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+return 1
+`,
+};
+
+/** Drop an event (delivered or abandoned). KEYS: 1 due set, 2 event. ARGV: 1 id. */
+export const COMPLETE_EVENT: ScriptDefinition = {
+  name: 'otpdCompleteEvent',
+  numberOfKeys: 2,
+  lua:
+    WRITES +
+    `
+redis.call('ZREM', KEYS[1], ARGV[1])
+return redis.call('DEL', KEYS[2])
+`,
+};
+
+// --- outbox (src/store/outbox.ts) -------------------------------------------------------------------
+//
+// A waiting message lives in its verification's slot (written by CREATE_VERIFICATION / RESEND_VERIFICATION
+// or OUTBOX_PUT); the due index `{outbox}:due` and its per-message "tries|last error" hash `{outbox}:meta`
+// share one fixed slot. A member is "<reference>|<messageId>" and its score the next try, or the end of the
+// lease while a process sends it. The lease end is also the fence: renew, reschedule and complete act only
+// while the score is still the one the claimer was given (a later claim always sets a later end).
+
+/**
+ * Index a new message: due at ARGV 2, no tries yet. Runs before the message itself is written, so a crash in
+ * between leaves only an index entry (the claimer drops it), never a message without one. Both keys keep at
+ * least ARGV 3 ms of life (the longest message's).
+ *
+ * KEYS: 1 due set, 2 meta hash. ARGV: 1 member, 2 dueAt, 3 ms to keep the index at least.
+ */
+export const OUTBOX_INDEX: ScriptDefinition = {
+  name: 'otpdOutboxIndex',
+  numberOfKeys: 2,
+  lua:
+    WRITES +
+    `
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], '0|')
+local keep = tonumber(ARGV[3])
+for _, k in ipairs(KEYS) do
+  if redis.call('PTTL', k) < keep then redis.call('PEXPIRE', k, ARGV[3]) end
+end
+return 1
+`,
+};
+
+/**
+ * Write the waiting message of a reference that is no verification (replacing any earlier one).
+ *
+ * KEYS: 1 message key. ARGV: 1 message id, 2 appId, 3 payload, 4 send, 5 expiresAt, 6 ttl ms.
+ */
+export const OUTBOX_PUT: ScriptDefinition = {
+  name: 'otpdOutboxPut',
+  numberOfKeys: 1,
+  lua:
+    WRITES +
+    `
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'i', ARGV[1], 'a', ARGV[2], 'p', ARGV[3], 'c', ARGV[4], 'e', ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+return 1
+`,
+};
+
+/**
+ * Lease the due messages: each member's score moves to the lease end and its tries go up by one, in one
+ * step, so two processes never lease the same message at once.
+ *
+ * KEYS: 1 due set, 2 meta hash. ARGV: 1 now, 2 lease ms, 3 limit.
+ * Returns { lease end, { { member, tries, last error }… } }.
+ */
+export const OUTBOX_CLAIM: ScriptDefinition = {
+  name: 'otpdOutboxClaim',
+  numberOfKeys: 2,
+  lua:
+    WRITES +
+    INT +
+    `
+local leaseEnd = int(tonumber(ARGV[1]) + tonumber(ARGV[2]))
+local out = {}
+local members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, m in ipairs(members) do
+  redis.call('ZADD', KEYS[1], leaseEnd, m)
+  local meta = redis.call('HGET', KEYS[2], m) or '0|'
+  local bar = string.find(meta, '|', 1, true)
+  local tries = tonumber(string.sub(meta, 1, bar - 1)) + 1
+  local lastError = string.sub(meta, bar + 1)
+  redis.call('HSET', KEYS[2], m, int(tries) .. '|' .. lastError)
+  out[#out + 1] = { m, int(tries), lastError }
+end
+return { leaseEnd, out }
+`,
+};
+
+/**
+ * What a lease holder may do, while the member's score is still its lease end (ARGV 2): 'renew' or
+ * 'reschedule' (with an error) moves the score to ARGV 4; 'defer' does too without counting the try;
+ * 'complete' removes the member.
+ *
+ * KEYS: 1 due set, 2 meta hash. ARGV: 1 member, 2 lease end, 3 op, 4 new score, 5 last error.
+ * Returns 1, or 0 when the lease is no longer held.
+ */
+export const OUTBOX_FENCED: ScriptDefinition = {
+  name: 'otpdOutboxFenced',
+  numberOfKeys: 2,
+  lua:
+    WRITES +
+    INT +
+    `
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if (not score) or tonumber(score) ~= tonumber(ARGV[2]) then return 0 end
+local op = ARGV[3]
+if op == 'complete' then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  return 1
+end
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
+if op == 'reschedule' or op == 'defer' then
+  local meta = redis.call('HGET', KEYS[2], ARGV[1]) or '1|'
+  local bar = string.find(meta, '|', 1, true)
+  local tries = tonumber(string.sub(meta, 1, bar - 1))
+  if op == 'reschedule' then
+    redis.call('HSET', KEYS[2], ARGV[1], int(tries) .. '|' .. ARGV[5])
+  else
+    redis.call('HSET', KEYS[2], ARGV[1], int(math.max(0, tries - 1)) .. string.sub(meta, bar))
+  end
+end
+return 1
+`,
+};
+
+/**
+ * Wipe a sent (or abandoned) message, unless a newer message of the same reference replaced it meanwhile.
+ *
+ * KEYS: 1 message key. ARGV: 1 message id. Returns 1 when deleted.
+ */
+export const OUTBOX_DELETE_ENTRY: ScriptDefinition = {
+  name: 'otpdOutboxDeleteEntry',
+  numberOfKeys: 1,
+  lua:
+    WRITES +
+    `
+if redis.call('HGET', KEYS[1], 'i') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+`,
+};
+
 export const SCRIPTS: readonly ScriptDefinition[] = [
   CREATE_VERIFICATION,
   CHECK_VERIFICATION,
@@ -503,5 +860,17 @@ export const SCRIPTS: readonly ScriptDefinition[] = [
   BEGIN_IDEMPOTENT,
   COMPLETE_IDEMPOTENT,
   HIT,
+  SLIDING_HIT,
   PUT_RECORD,
+  ERASE_VERIFICATION,
+  APPEND_AUDIT,
+  ENQUEUE_EVENT,
+  CLAIM_EVENTS,
+  RETRY_EVENT,
+  COMPLETE_EVENT,
+  OUTBOX_INDEX,
+  OUTBOX_PUT,
+  OUTBOX_CLAIM,
+  OUTBOX_FENCED,
+  OUTBOX_DELETE_ENTRY,
 ];

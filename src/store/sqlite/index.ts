@@ -2,6 +2,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database, { type Database as Db } from 'better-sqlite3';
 import { constantTimeEqual } from '../../core/codes.js';
+import { newId } from '../../core/ids.js';
+import { decideSliding, windowStartOf } from '../../core/sliding-window.js';
 import { settingsFromStored } from '../../core/settings.js';
 import {
   attemptsCarriedFrom,
@@ -12,21 +14,31 @@ import {
   type ResendPolicy,
   type VerificationRecord,
 } from '../../core/verification.js';
-import { OtpdError } from '../../errors.js';
+import { invalid, OtpdError } from '../../errors.js';
 import type {
   ApiKeyRecord,
   AppRecord,
+  AuditEntry,
+  AuditFilters,
+  AuditPage,
+  NewAuditEntry,
+  NewQueuedEvent,
+  QueuedEvent,
+  RecordPage,
   CheckResult,
   CounterResult,
   CreateResult,
   DeliveryUpdate,
   IdempotencyBegin,
   ResendResult,
+  SlidingCounterResult,
   Store,
   StoredResponse,
   TransitionResult,
   VersionedRecord,
 } from '../store.js';
+import { deliveryUpdateApplies } from '../delivery-order.js';
+import type { OutboxLease, OutboxMessage } from '../outbox.js';
 import { GroupCommit } from './group-commit.js';
 import { migrate } from './migrate.js';
 
@@ -184,7 +196,127 @@ function prepare(db: Db) {
     putRecord: db.prepare('INSERT OR REPLACE INTO records (namespace, id, value, version, expires_at) VALUES (?, ?, ?, ?, ?)'),
     deleteRecord: db.prepare('DELETE FROM records WHERE namespace = ? AND id = ? AND (expires_at IS NULL OR expires_at > ?)'),
     purgeRecords: db.prepare('DELETE FROM records WHERE expires_at IS NOT NULL AND expires_at <= ?'),
+    listRecords: db.prepare<[string, string, number, number], { id: string; value: string; version: number; expires_at: number | null }>(
+      'SELECT id, value, version, expires_at FROM records WHERE namespace = ? AND id > ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY id LIMIT ?',
+    ),
+
+    purgeVerificationsOfApp: db.prepare('DELETE FROM verifications WHERE expires_at < ? AND app_id = ?'),
+    scanVerifications: db.prepare<[string, number], { id: string; app_id: string; to_address: string }>('SELECT id, app_id, to_address FROM verifications WHERE id > ? ORDER BY id LIMIT ?'),
+    eraseVerification: db.prepare('DELETE FROM verifications WHERE id = ? AND app_id = ? AND to_address = ?'),
+
+    insertAudit: db.prepare(
+      'INSERT INTO audit (app_id, id, at, event, resource, key_id, ip, user_agent, request_id, destination_hash, destination_masked, details) VALUES (@app_id, @id, @at, @event, @resource, @key_id, @ip, @user_agent, @request_id, @destination_hash, @destination_masked, @details)',
+    ),
+    listAudit: db.prepare<Record<string, unknown>, AuditRow>(
+      `SELECT * FROM audit WHERE app_id = @app_id AND id < @before AND id >= @after
+         AND (@event IS NULL OR event = @event) AND (@resource IS NULL OR resource = @resource) AND (@destination_hash IS NULL OR destination_hash = @destination_hash)
+         AND id >= coalesce((SELECT id FROM audit WHERE app_id = @app_id AND id < @before AND id >= @after ORDER BY id DESC LIMIT 1 OFFSET @budget - 1), '')
+       ORDER BY id DESC LIMIT @limit`,
+    ),
+    auditBoundary: db.prepare<Record<string, unknown>, { id: string }>(
+      'SELECT id FROM audit WHERE app_id = @app_id AND id < @before AND id >= @after ORDER BY id DESC LIMIT 1 OFFSET @budget - 1',
+    ),
+    deleteAudit: db.prepare('DELETE FROM audit WHERE app_id = ? AND id = ?'),
+    purgeAudit: db.prepare('DELETE FROM audit WHERE app_id = ? AND id < ?'),
+
+    insertEvent: db.prepare('INSERT OR IGNORE INTO events (id, app_id, type, payload, attempts, due_at, expires_at, last_error) VALUES (?, ?, ?, ?, 0, ?, ?, NULL)'),
+    dueEvents: db.prepare<[number, number], EventRow>('SELECT * FROM events WHERE due_at <= ? ORDER BY due_at LIMIT ?'),
+    leaseEvent: db.prepare('UPDATE events SET due_at = ?, attempts = attempts + 1 WHERE id = ?'),
+    deleteEvent: db.prepare('DELETE FROM events WHERE id = ?'),
+    retryEvent: db.prepare('UPDATE events SET due_at = ?, last_error = ? WHERE id = ?'),
+    purgeEvents: db.prepare('DELETE FROM events WHERE expires_at <= ?'),
+
+    putOutbox: db.prepare(
+      'INSERT OR REPLACE INTO outbox (reference, id, app_id, payload, send, due_at, expires_at, tries, last_error, lease_token) VALUES (@reference, @id, @app_id, @payload, @send, @due_at, @expires_at, 0, NULL, NULL)',
+    ),
+    anyDueOutbox: db.prepare<[number], { reference: string }>('SELECT reference FROM outbox WHERE due_at <= ? LIMIT 1'),
+    dueOutbox: db.prepare<[number, number], OutboxRow>('SELECT * FROM outbox WHERE due_at <= ? ORDER BY due_at LIMIT ?'),
+    leaseOutbox: db.prepare('UPDATE outbox SET due_at = ?, lease_token = ?, tries = tries + 1 WHERE reference = ?'),
+    renewOutbox: db.prepare('UPDATE outbox SET due_at = ? WHERE reference = ? AND id = ? AND lease_token = ?'),
+    rescheduleOutbox: db.prepare('UPDATE outbox SET due_at = ?, last_error = ?, lease_token = NULL WHERE reference = ? AND id = ? AND lease_token = ?'),
+    completeOutbox: db.prepare('DELETE FROM outbox WHERE reference = ? AND id = ? AND lease_token = ?'),
+    deleteOutboxOf: db.prepare('DELETE FROM outbox WHERE reference = ?'),
+    purgeOutbox: db.prepare('DELETE FROM outbox WHERE expires_at < ?'),
   };
+}
+
+interface OutboxRow {
+  reference: string;
+  id: string;
+  app_id: string;
+  payload: string;
+  send: number;
+  due_at: number;
+  expires_at: number;
+  tries: number;
+  last_error: string | null;
+  lease_token: string | null;
+}
+
+function outboxParams(message: OutboxMessage, send = message.send): Record<string, unknown> {
+  return { reference: message.reference, id: message.id, app_id: message.appId, payload: message.payload, send, due_at: message.dueAt, expires_at: message.expiresAt };
+}
+
+interface AuditRow {
+  app_id: string;
+  id: string;
+  at: number;
+  event: string;
+  resource: string | null;
+  key_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  request_id: string | null;
+  destination_hash: string | null;
+  destination_masked: string | null;
+  details: string | null;
+}
+
+interface EventRow {
+  id: string;
+  app_id: string;
+  type: string;
+  payload: string;
+  attempts: number;
+  due_at: number;
+  expires_at: number;
+  last_error: string | null;
+}
+
+function toAuditEntry(row: AuditRow): AuditEntry {
+  return {
+    id: row.id,
+    at: row.at,
+    event: row.event,
+    resource: row.resource,
+    keyId: row.key_id,
+    ip: row.ip,
+    userAgent: row.user_agent,
+    requestId: row.request_id,
+    destinationHash: row.destination_hash,
+    destinationMasked: row.destination_masked,
+    details: row.details === null ? null : (JSON.parse(row.details) as AuditEntry['details']),
+  };
+}
+
+function toQueuedEvent(row: EventRow): QueuedEvent {
+  return { id: row.id, appId: row.app_id, type: row.type, payload: row.payload, attempts: row.attempts, dueAt: row.due_at, expiresAt: row.expires_at, lastError: row.last_error };
+}
+
+const AUDIT_ID = /^au_[0-9a-z]{26}$/;
+/** Entries one listing call examines at most when filters match few of them (docs/audit-and-events.md). */
+export const AUDIT_SCAN_BUDGET = 10_000;
+/** Rows one erasure step reads; between steps the event loop and other writers run. */
+const ERASE_CHUNK = 5_000;
+
+/** `au_` and the 10 time characters of `at`: sorts before every audit id of that millisecond and after every earlier one. */
+function auditTimeBound(at: number): string {
+  return newId('au', Math.max(0, at)).slice(0, 13);
+}
+
+/** Yields to the event loop (between chunks of a long scan). */
+function pause(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /**
@@ -196,6 +328,8 @@ export class SqliteStore implements Store {
   readonly backend = 'sqlite' as const;
   private readonly statements: ReturnType<typeof prepare>;
   private readonly group: GroupCommit;
+  /** Last audit id made here per app: ids of one millisecond count up from it, so an app's entries keep their order. */
+  private readonly lastAuditIds = new Map<string, string>();
 
   constructor(private readonly db: Db) {
     this.statements = prepare(db);
@@ -292,7 +426,7 @@ export class SqliteStore implements Store {
 
   // --- verifications -------------------------------------------------------------------------------
 
-  createVerification(record: VerificationRecord, now: number): Promise<CreateResult> {
+  createVerification(record: VerificationRecord, now: number, outbox?: OutboxMessage): Promise<CreateResult> {
     return this.write(() => {
       const previousRow = this.statements.pendingForDestination.get(record.appId, record.to);
       const previous = previousRow && toVerification(previousRow);
@@ -304,6 +438,9 @@ export class SqliteStore implements Store {
       }
       const stored = { ...record, attempts: Math.max(record.attempts, carried) };
       this.statements.insertVerification.run(verificationParams(stored));
+      // The superseded code no longer works: its waiting message goes (decisions 3).
+      if (previous) this.statements.deleteOutboxOf.run(previous.id);
+      if (outbox) this.statements.putOutbox.run(outboxParams(outbox, stored.sends));
       const superseded = previous && !isExpired(previous, now) ? previous.id : undefined;
       return superseded ? { verification: stored, supersededId: superseded } : { verification: stored };
     });
@@ -340,7 +477,7 @@ export class SqliteStore implements Store {
     });
   }
 
-  resendVerification(appId: string, id: string, newCode: { codeHash: string; codeKid: string }, policy: ResendPolicy, now: number): Promise<ResendResult | undefined> {
+  resendVerification(appId: string, id: string, newCode: { codeHash: string; codeKid: string }, policy: ResendPolicy, now: number, outbox?: OutboxMessage): Promise<ResendResult | undefined> {
     return this.write((): ResendResult | undefined => {
       const row = this.statements.getVerification.get(id, appId);
       if (!row) return undefined;
@@ -364,6 +501,7 @@ export class SqliteStore implements Store {
         updated_at: next.updatedAt,
         delivery_status: next.deliveryStatus,
       });
+      if (outbox) this.statements.putOutbox.run(outboxParams(outbox, next.sends));
       return { ok: true, verification: next };
     });
   }
@@ -385,6 +523,7 @@ export class SqliteStore implements Store {
       const row = this.statements.getVerification.get(id, appId);
       if (!row) return undefined;
       const record = toVerification(row);
+      if (!deliveryUpdateApplies(record, update)) return record;
       const next: VerificationRecord = {
         ...record,
         status: update.failVerification && record.status === 'pending' ? 'failed' : record.status,
@@ -407,15 +546,38 @@ export class SqliteStore implements Store {
     });
   }
 
-  purgeVerifications(olderThan: number): Promise<number> {
+  purgeVerifications(olderThan: number, appId?: string): Promise<number> {
     return this.write(() => {
       const now = Date.now();
       this.statements.purgeIdempotency.run(now);
       this.statements.purgeCounters.run(now);
       this.statements.purgeClaims.run(now);
       this.statements.purgeRecords.run(now);
+      this.statements.purgeEvents.run(now);
+      this.statements.purgeOutbox.run(olderThan);
+      if (appId !== undefined) return this.statements.purgeVerificationsOfApp.run(olderThan, appId).changes;
       return this.statements.purgeVerifications.run(olderThan).changes;
     });
+  }
+
+  /**
+   * Reads the table in primary-key chunks (reads never block writers in WAL mode) and deletes the matches
+   * of each chunk in one short write: there is no index on `to_address` outside the pending rows, and a
+   * single scanning DELETE would hold the write lock for the whole table.
+   */
+  async eraseDestination(appId: string, to: string): Promise<number> {
+    let after = '';
+    let erased = 0;
+    for (;;) {
+      const rows = await this.read(() => this.statements.scanVerifications.all(after, ERASE_CHUNK));
+      const matches = rows.filter((row) => row.app_id === appId && row.to_address === to);
+      if (matches.length > 0) {
+        erased += await this.write(() => matches.reduce((sum, row) => sum + this.statements.eraseVerification.run(row.id, appId, to).changes, 0));
+      }
+      if (rows.length < ERASE_CHUNK) return erased;
+      after = rows[rows.length - 1]!.id;
+      await pause();
+    }
   }
 
   // --- idempotency ---------------------------------------------------------------------------------
@@ -459,6 +621,29 @@ export class SqliteStore implements Store {
     });
   }
 
+  /**
+   * One `counters` row per (key, fixed window), kept for two windows: the current window's row and the
+   * previous one's are all the sliding estimate needs. The `~sliding:` prefix keeps them apart from `hit`'s.
+   */
+  slidingHit(key: string, limit: number, windowMs: number, now: number, cost = 1): Promise<SlidingCounterResult> {
+    return this.write(() => {
+      const start = windowStartOf(now, windowMs);
+      const rowKey = (windowStart: number) => `~sliding:${windowStart}:${key}`;
+      const current = this.statements.getCounter.get(rowKey(start));
+      const previous = this.statements.getCounter.get(rowKey(start - windowMs));
+      const stored = {
+        windowStart: start,
+        current: current?.window_start === start ? current.count : 0,
+        previous: previous?.window_start === start - windowMs ? previous.count : 0,
+      };
+      const decision = decideSliding(stored, limit, windowMs, now, cost);
+      if (decision.allowed && decision.state.current !== stored.current) {
+        this.statements.putCounter.run(rowKey(start), start, decision.state.current, start + 2 * windowMs);
+      }
+      return { allowed: decision.allowed, count: decision.count, retryAfterMs: decision.retryAfterMs };
+    });
+  }
+
   claimOnce(key: string, ttlMs: number, now: number): Promise<boolean> {
     return this.write(() => this.statements.claim.run(key, now + ttlMs, now).changes > 0);
   }
@@ -485,6 +670,182 @@ export class SqliteStore implements Store {
   deleteRecord(namespace: string, id: string): Promise<boolean> {
     return this.write(() => this.statements.deleteRecord.run(namespace, id, Date.now()).changes > 0);
   }
+
+  /** The cursor is the last id returned: records come in id order. */
+  listRecords<T>(namespace: string, cursor: string | undefined, limit: number, now: number): Promise<RecordPage<T>> {
+    return this.read(() => {
+      const rows = this.statements.listRecords.all(namespace, cursor ?? '', now, limit);
+      return {
+        items: rows.map((row) => ({ id: row.id, value: JSON.parse(row.value) as T, version: row.version, expiresAt: row.expires_at })),
+        nextCursor: rows.length === limit && rows.length > 0 ? rows[rows.length - 1]!.id : undefined,
+      };
+    });
+  }
+
+  // --- audit log -----------------------------------------------------------------------------------
+
+  private nextAuditId(appId: string, at: number): string {
+    const last = this.lastAuditIds.get(appId) ?? '';
+    let id = newId('au', at);
+    if (id <= last) id = incrementId(last);
+    this.lastAuditIds.set(appId, id);
+    return id;
+  }
+
+  appendAudit(appId: string, entries: NewAuditEntry[]): Promise<string[]> {
+    return this.write(() =>
+      entries.map((entry) => {
+        const id = this.nextAuditId(appId, entry.at);
+        this.statements.insertAudit.run({
+          app_id: appId,
+          id,
+          at: entry.at,
+          event: entry.event,
+          resource: entry.resource,
+          key_id: entry.keyId,
+          ip: entry.ip,
+          user_agent: entry.userAgent,
+          request_id: entry.requestId,
+          destination_hash: entry.destinationHash,
+          destination_masked: entry.destinationMasked,
+          details: entry.details === null ? null : JSON.stringify(entry.details),
+        });
+        return id;
+      }),
+    );
+  }
+
+  /**
+   * Newest first, walking the app's primary-key range backwards. With filters, at most AUDIT_SCAN_BUDGET
+   * entries are examined per call (the subquery finds the lowest id within the budget), so a filter that
+   * matches nothing costs a bounded read; the cursor then continues below what was examined.
+   */
+  listAudit(appId: string, filters: AuditFilters, cursor: string | undefined, limit: number): Promise<AuditPage> {
+    if (cursor !== undefined && !AUDIT_ID.test(cursor)) return Promise.reject(invalid('cursor', 'is not a cursor this server issued'));
+    return this.read(() => {
+      let before = filters.until === undefined ? 'au_~' : auditTimeBound(filters.until);
+      if (cursor !== undefined && cursor < before) before = cursor;
+      const after = filters.since === undefined ? '' : auditTimeBound(filters.since);
+      const filtered = filters.event !== undefined || filters.resource !== undefined || filters.destinationHash !== undefined;
+      const params = {
+        app_id: appId,
+        before,
+        after,
+        event: filters.event ?? null,
+        resource: filters.resource ?? null,
+        destination_hash: filters.destinationHash ?? null,
+        budget: filtered ? AUDIT_SCAN_BUDGET : limit + 1,
+        limit: limit + 1,
+      };
+      const rows = this.statements.listAudit.all(params);
+      if (rows.length > limit) return { items: rows.slice(0, limit).map(toAuditEntry), nextCursor: rows[limit - 1]!.id };
+      if (!filtered) return { items: rows.map(toAuditEntry), nextCursor: undefined };
+      // Fewer matches than asked: either the range is exhausted or the scan budget ran out first.
+      const boundary = this.statements.auditBoundary.get(params);
+      return { items: rows.map(toAuditEntry), nextCursor: boundary?.id };
+    });
+  }
+
+  deleteAudit(appId: string, ids: string[]): Promise<number> {
+    return this.write(() => ids.reduce((sum, id) => sum + this.statements.deleteAudit.run(appId, id).changes, 0));
+  }
+
+  purgeAudit(appId: string, olderThan: number): Promise<number> {
+    return this.write(() => this.statements.purgeAudit.run(appId, auditTimeBound(olderThan)).changes);
+  }
+
+  // --- event queue ---------------------------------------------------------------------------------
+
+  enqueueEvents(events: NewQueuedEvent[]): Promise<void> {
+    return this.write(() => {
+      for (const event of events) this.statements.insertEvent.run(event.id, event.appId, event.type, event.payload, event.dueAt, event.expiresAt);
+    });
+  }
+
+  claimEvents(now: number, leaseMs: number, limit: number): Promise<QueuedEvent[]> {
+    return this.write(() =>
+      this.statements.dueEvents.all(now, limit).map((row) => {
+        this.statements.leaseEvent.run(now + leaseMs, row.id);
+        return { ...toQueuedEvent(row), attempts: row.attempts + 1 };
+      }),
+    );
+  }
+
+  completeEvent(id: string): Promise<void> {
+    return this.write(() => {
+      this.statements.deleteEvent.run(id);
+    });
+  }
+
+  retryEvent(id: string, dueAt: number, lastError: string): Promise<void> {
+    return this.write(() => {
+      this.statements.retryEvent.run(dueAt, lastError, id);
+    });
+  }
+
+  // --- outbox --------------------------------------------------------------------------------------
+
+  enqueueOutbox(message: OutboxMessage): Promise<void> {
+    return this.write(() => {
+      this.statements.putOutbox.run(outboxParams(message));
+    });
+  }
+
+  /**
+   * Every process polls several times a second, so an idle poll is a plain read (no write lock, no
+   * transaction); only when something is due does it take the write lock, and the lease (due_at moved to
+   * the lease's end) is decided inside that one transaction, so two processes never lease one message.
+   */
+  async claimOutbox(now: number, leaseMs: number, limit: number, leaseToken: string): Promise<OutboxLease[]> {
+    const any = await this.read(() => this.statements.anyDueOutbox.get(now));
+    if (!any) return [];
+    return this.write(() =>
+      this.statements.dueOutbox.all(now, limit).map((row): OutboxLease => {
+        this.statements.leaseOutbox.run(now + leaseMs, leaseToken, row.reference);
+        return {
+          id: row.id,
+          appId: row.app_id,
+          reference: row.reference,
+          payload: row.payload,
+          send: row.send,
+          dueAt: row.due_at,
+          expiresAt: row.expires_at,
+          tries: row.tries + 1,
+          lastError: row.last_error,
+          leaseToken,
+          leaseUntil: now + leaseMs,
+        };
+      }),
+    );
+  }
+
+  renewOutbox(lease: OutboxLease, leaseMs: number, now: number): Promise<boolean> {
+    return this.write(() => this.statements.renewOutbox.run(now + leaseMs, lease.reference, lease.id, lease.leaseToken).changes > 0);
+  }
+
+  rescheduleOutbox(lease: OutboxLease, dueAt: number, lastError: string): Promise<boolean> {
+    return this.write(() => this.statements.rescheduleOutbox.run(dueAt, lastError, lease.reference, lease.id, lease.leaseToken).changes > 0);
+  }
+
+  completeOutbox(lease: OutboxLease): Promise<boolean> {
+    return this.write(() => this.statements.completeOutbox.run(lease.reference, lease.id, lease.leaseToken).changes > 0);
+  }
+}
+
+const ID_ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
+
+/** The next id after `id` in sort order: its random part plus one (base 32), as monotonic ULIDs do. */
+function incrementId(id: string): string {
+  const chars = id.split('');
+  for (let i = chars.length - 1; i > 2; i--) {
+    const index = ID_ALPHABET.indexOf(chars[i]!);
+    if (index < ID_ALPHABET.length - 1) {
+      chars[i] = ID_ALPHABET[index + 1]!;
+      return chars.join('');
+    }
+    chars[i] = '0';
+  }
+  throw new Error('audit id space exhausted');
 }
 
 export function openSqliteDatabase(path: string): Db {

@@ -56,6 +56,15 @@ function textParam(source: unknown, name: string, max: number, required: boolean
   return value;
 }
 
+/** The factors service names its fields natively; the answer names the seed's parameters. */
+const SEED_FIELDS: Record<string, string> = { account: 'userId', issuer: 'serviceName' };
+
+function detailOf(error: OtpdError): string {
+  if (error.code === 'VALIDATION' && error.errors) return error.errors.map((e) => `${SEED_FIELDS[e.field] ?? e.field}: ${e.message}`).join('; ');
+  if (error.code === 'NOT_FOUND') return error.message;
+  return `${error.code}: ${error.message}`;
+}
+
 /** Maps anything thrown to the seed's envelope; HTTP status stays 200 (decisions 18). */
 function sendError(request: FastifyRequest, reply: FastifyReply, thrown: unknown): FastifyReply {
   if (thrown instanceof ResultError) return reply.code(200).send(header(thrown.result, thrown.message));
@@ -78,7 +87,7 @@ function sendError(request: FastifyRequest, reply: FastifyReply, thrown: unknown
       result = 'FAIL';
   }
   if (error.status >= 500) request.log.error({ err: error.cause ?? thrown, code: error.code }, 'request failed');
-  return reply.code(200).send(header(result, error.code === 'VALIDATION' || error.code === 'NOT_FOUND' ? error.message : `${error.code}: ${error.message}`));
+  return reply.code(200).send(header(result, detailOf(error)));
 }
 
 function resultOf(check: FactorCheck) {
@@ -105,7 +114,7 @@ const routes: FastifyPluginAsync<{ services: Services }> = async (app, { service
     const userId = textParam(request.body, 'userId', USER_ID_MAX, true);
     const serviceName = textParam(request.body, 'serviceName', SERVICE_NAME_MAX, false);
     const enrolment = await services.factors.issueUserKey(tenant, userId, serviceName);
-    return { ...header('SUCCESS'), Key: { encodedKey: enrolment.secret, qrCodeEncodedString: enrolment.qr.png } };
+    return { ...header('SUCCESS'), Key: { encodedKey: enrolment.secret, qrCodeEncodedString: await services.factors.qrPng(enrolment.uri) } };
   });
 
   app.get<{ Params: { appKey: string; code: string } }>('/appkeys/:appKey/codes/:code/verification', async (request) => {
@@ -119,8 +128,10 @@ const routes: FastifyPluginAsync<{ services: Services }> = async (app, { service
 
 /** Registers the seed-004 routes under both documented version paths. */
 const nhn004: FastifyPluginAsync<{ services: Services }> = async (app, { services }) => {
-  // JSON bodies only, as the seed documents; anything else is an HTTP-level error (-3).
-  app.removeContentTypeParser('text/plain');
+  // JSON bodies only, as the seed documents, whatever parsers the root registers for other dialects;
+  // any other content type is an HTTP-level error (-3).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
   for (const prefix of ['/otp/v1.0', '/otp/v1']) await app.register(routes, { prefix, services });
 };
 

@@ -63,7 +63,8 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, thrown: 
       break;
     }
     case 'RATE_LIMITED':
-      if (error.extensions) data = error.extensions;
+      // otpgateway's locked-id answer carries {ttl_seconds, attempts, max_attempts}; other limits carry none.
+      if (error.extensions && 'ttl_seconds' in error.extensions) data = error.extensions;
       break;
     case 'INTERNAL':
     case 'CONFIG':

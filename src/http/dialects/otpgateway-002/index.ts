@@ -63,7 +63,6 @@ const otpgateway002: FastifyPluginAsync<Otpgateway002Options> = async (app, { se
   await app.register(async (api) => {
     api.addHook('onRequest', authenticate(services));
     const named = services.namedVerifications;
-    const clock = Date.now;
 
     api.get('/providers', async (request) => success(principalOf(request).app.settings.channels));
 
@@ -88,7 +87,7 @@ const otpgateway002: FastifyPluginAsync<Otpgateway002Options> = async (app, { se
         },
         { revealCode: tenant.settings.echoCode },
       );
-      return success(otpData(result.named, clock(), { ...(result.code === undefined ? {} : { code: result.code }), url: hostedPageUrl(publicUrl(), tenant.name, id) }));
+      return success(otpData(result.named, { ...(result.code === undefined ? {} : { code: result.code }), url: hostedPageUrl(publicUrl(), tenant.name, id) }));
     });
 
     // Check a code: 200 verified, 400 `Incorrect OTP`, 429 `error checking OTP.` once it takes no more codes.
@@ -97,7 +96,7 @@ const otpgateway002: FastifyPluginAsync<Otpgateway002Options> = async (app, { se
       const id = idParam(request);
       const { otp, keep } = checkFields(request.body);
       const result = await named.check(tenant, id, otp, { keep });
-      const data = otpData(result, clock());
+      const data = otpData(result);
       if (result.outcome === 'approved') return success(data);
       if (result.outcome === 'wrong') return reply.code(400).send({ status: 'error', message: 'Incorrect OTP', data });
       return reply.code(429).send({ status: 'error', message: 'error checking OTP.', data });
@@ -110,7 +109,7 @@ const otpgateway002: FastifyPluginAsync<Otpgateway002Options> = async (app, { se
       const found = await named.find(tenant, id);
       if (!found) throw new OtpdError('NOT_FOUND', 'the OTP does not exist');
       if (found.verification.status !== 'approved') return reply.code(400).send({ status: 'error', message: 'OTP not verified.' });
-      return success(otpData(found, clock()));
+      return success(otpData(found));
     });
   });
 };

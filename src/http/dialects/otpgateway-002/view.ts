@@ -52,8 +52,9 @@ export function hostedPageUrl(publicUrl: string, namespace: string, id: string):
   return `${publicUrl}/otp/${encodeURIComponent(namespace)}/${encodeURIComponent(id)}`;
 }
 
-export function otpData(named: NamedVerification, now: number, options: { code?: string; url?: string } = {}): OtpData {
+export function otpData(named: NamedVerification, options: { code?: string; url?: string } = {}): OtpData {
   const v = named.verification;
+  const now = named.readAt;
   const data: OtpData = {
     namespace: named.app.name,
     id: named.clientId,

@@ -1,0 +1,53 @@
+import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+
+/**
+ * Compact JWS (RFC 7515 §7.1) signed with EdDSA over Ed25519 (RFC 8037), using node:crypto only.
+ *
+ * An Ed25519 private key is 32 bytes of seed (RFC 8032 §5.1.5); node:crypto imports it from PKCS#8 DER
+ * (RFC 8410 §7): the fixed 16-byte prefix below, then the seed. So a key pair derived deterministically
+ * from a secret (an HKDF subkey) is the same in every process, and nothing has to be stored.
+ */
+const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+export interface Ed25519KeyPair {
+  privateKey: KeyObject;
+  publicKey: KeyObject;
+}
+
+export function ed25519FromSeed(seed: Buffer): Ed25519KeyPair {
+  if (seed.length !== 32) throw new Error('an Ed25519 seed is 32 bytes');
+  const privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+  return { privateKey, publicKey: createPublicKey(privateKey) };
+}
+
+/** The public key as a JWK (RFC 8037 §2: kty OKP, crv Ed25519, x). */
+export function publicJwk(publicKey: KeyObject, kid: string): { kty: 'OKP'; crv: 'Ed25519'; x: string; kid: string; alg: 'EdDSA'; use: 'sig' } {
+  const jwk = publicKey.export({ format: 'jwk' }) as { x: string };
+  return { kty: 'OKP', crv: 'Ed25519', x: jwk.x, kid, alg: 'EdDSA', use: 'sig' };
+}
+
+function segment(value: unknown): string {
+  return Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
+}
+
+/** `header.payload.signature`, each base64url; `alg: EdDSA` and `kid` are set in the protected header. */
+export function signCompactJws(payload: Record<string, unknown>, privateKey: KeyObject, kid: string, type = 'JWT'): string {
+  const signingInput = `${segment({ alg: 'EdDSA', kid, typ: type })}.${segment(payload)}`;
+  // Ed25519 hashes internally: node's sign takes no digest algorithm for it (null).
+  return `${signingInput}.${sign(null, Buffer.from(signingInput, 'ascii'), privateKey).toString('base64url')}`;
+}
+
+/** The payload of a compact JWS whose EdDSA signature holds under `publicKey`; undefined otherwise. */
+export function verifyCompactJws(jws: string, publicKey: KeyObject): { header: Record<string, unknown>; payload: Record<string, unknown> } | undefined {
+  const parts = jws.split('.');
+  if (parts.length !== 3) return undefined;
+  const [header, payload, signature] = parts as [string, string, string];
+  try {
+    const parsedHeader = JSON.parse(Buffer.from(header, 'base64url').toString('utf8')) as Record<string, unknown>;
+    if (parsedHeader.alg !== 'EdDSA') return undefined;
+    if (!verify(null, Buffer.from(`${header}.${payload}`, 'ascii'), publicKey, Buffer.from(signature, 'base64url'))) return undefined;
+    return { header: parsedHeader, payload: JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown> };
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,324 @@
+import { randomBytes, randomInt } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { OutboxOptions } from '../config-file.js';
+import { isE164 } from '../core/destination.js';
+import type { Keyring } from '../core/keyring.js';
+import type { VerificationRecord } from '../core/verification.js';
+import type { OutboxLease, OutboxStore } from '../store/outbox.js';
+import type { AppRecord, DeliveryUpdate } from '../store/store.js';
+import { callbackPath } from './callback-token.js';
+import { describeFailures, sendAlongRoute } from './failover.js';
+import { openPayload, type OutboxPayload } from './outbox-payload.js';
+import type { DeliveryProvider, OutboundMessage } from './provider.js';
+import type { ProviderRegistry } from './registry.js';
+import { routeFor, stepLabel, type RouteStep } from './routing.js';
+import { MAX_SMS_SEGMENTS, SMS_RETRIEVER_MAX_BYTES } from './segments.js';
+import { renderMessage, type CustomTemplates } from './templates.js';
+
+/** What the worker reads afresh for every message, so a reload (SIGHUP) applies to the next one. */
+export interface DeliveryState {
+  registry: ProviderRegistry;
+  options: OutboxOptions;
+  templates: CustomTemplates;
+  appTemplates(appName: string): CustomTemplates | undefined;
+  devOutbox: boolean;
+  /** Base URL providers call back on; empty until the server has bound its port. */
+  publicUrl: string;
+}
+
+/** What the worker needs from the services layer. */
+export interface OutboxHooks {
+  app(appId: string): Promise<AppRecord | undefined>;
+  verification(appId: string, id: string): Promise<VerificationRecord | undefined>;
+  report(appId: string, verificationId: string, update: DeliveryUpdate): Promise<void>;
+  /** Maps provider message ids to the verification, for delivery receipts. */
+  rememberReceipt(provider: string, providerMessageIds: string[], target: { appId: string; verificationId: string; send: number }, expiresAt: number): Promise<void>;
+}
+
+/** Messages one process sends at the same time. */
+const MAX_IN_FLIGHT = 32;
+/** How long `drain` keeps sending what is due before it gives the rest to the next process. */
+const DRAIN_LIMIT_MS = 8_000;
+
+function isVerificationId(reference: string): boolean {
+  return reference.startsWith('ve_');
+}
+
+/**
+ * The outbox worker, one per otpd process. It polls the store for due messages (and right after a local
+ * create), leases them so no two processes send one message at once, decrypts each, walks the failover
+ * route, reports the outcome through `recordDeliveryStatus`, and deletes the message once a provider took
+ * it. Transient failures are retried with exponential backoff and jitter; after the last try, or a
+ * permanent failure on every step, the verification's delivery is `failed` with the reasons.
+ *
+ * A crash while sending leaves the message leased; when the lease runs out another process (or this one,
+ * restarted) claims it and sends it again, under the same message id, which providers that support an
+ * idempotency key use to drop the duplicate.
+ */
+export class OutboxWorker {
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private polling: Promise<number> | undefined;
+  private readonly inFlight = new Set<Promise<void>>();
+  private warnedStore = 0;
+  /** Told about every provider call (src/metrics.ts times them). */
+  observer: ((provider: string, status: string, seconds: number) => void) | undefined;
+
+  constructor(
+    private readonly store: OutboxStore,
+    private readonly keyring: Keyring,
+    private readonly state: () => DeliveryState,
+    private readonly hooks: OutboxHooks,
+    private readonly clock: () => number,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Starts polling (idempotent). */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.schedule(0);
+  }
+
+  /** A message was just queued here: look now rather than at the next tick (starts the worker if needed). */
+  kick(): void {
+    if (!this.running) {
+      this.start();
+      return;
+    }
+    this.schedule(0);
+  }
+
+  private schedule(delayMs: number): void {
+    if (!this.running) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.tick();
+    }, delayMs);
+    // Polling alone must not keep a process alive (the HTTP server does that).
+    this.timer.unref();
+  }
+
+  private async tick(): Promise<void> {
+    const claimed = await this.pollOnce();
+    if (!this.running) return;
+    this.schedule(claimed > 0 && this.inFlight.size < MAX_IN_FLIGHT ? 0 : this.state().options.pollIntervalMs);
+  }
+
+  /** Claims what is due (up to the free capacity) and starts sending it; returns how many were claimed. */
+  private pollOnce(): Promise<number> {
+    this.polling ??= (async () => {
+      try {
+        const capacity = MAX_IN_FLIGHT - this.inFlight.size;
+        if (capacity <= 0) return 0;
+        const leases = await this.store.claimOutbox(this.clock(), this.state().options.leaseMs, capacity, randomBytes(12).toString('base64url'));
+        for (const lease of leases) this.track(this.process(lease));
+        this.warnedStore = 0;
+        return leases.length;
+      } catch (error) {
+        // The store is down: keep polling at the normal pace; say so once a minute at most.
+        if (this.clock() - this.warnedStore > 60_000) {
+          this.warnedStore = this.clock();
+          this.logger.warn({ err: error }, 'outbox: cannot claim messages');
+        }
+        return 0;
+      } finally {
+        this.polling = undefined;
+      }
+    })();
+    return this.polling;
+  }
+
+  private track(task: Promise<void>): void {
+    const tracked = task
+      .catch((error: unknown) => this.logger.error({ err: error }, 'outbox: message processing failed'))
+      .finally(() => {
+        this.inFlight.delete(tracked);
+        // Capacity freed: there may be more waiting.
+        if (this.running && this.inFlight.size === MAX_IN_FLIGHT - 1) this.schedule(0);
+      });
+    this.inFlight.add(tracked);
+  }
+
+  /**
+   * Sends what is due now and waits for every send in flight, then stops polling (shutdown, tests). Bounded:
+   * after DRAIN_LIMIT_MS the rest stays in the outbox for the next process. A later `kick` starts again.
+   */
+  async drain(): Promise<void> {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const deadline = Date.now() + DRAIN_LIMIT_MS;
+    while (Date.now() < deadline) {
+      if (this.polling) await this.polling;
+      const claimed = await this.pollOnce();
+      if (claimed === 0 && this.inFlight.size === 0) break;
+      await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now())).unref())]);
+    }
+  }
+
+  /** Stops polling and waits (bounded) for the sends in flight, without claiming anything new. */
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const deadline = Date.now() + DRAIN_LIMIT_MS;
+    if (this.polling) await this.polling;
+    while (this.inFlight.size > 0 && Date.now() < deadline) {
+      await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now())).unref())]);
+    }
+  }
+
+  private async report(lease: OutboxLease, update: DeliveryUpdate): Promise<void> {
+    if (!isVerificationId(lease.reference)) return;
+    try {
+      await this.hooks.report(lease.appId, lease.reference, update);
+    } catch (error) {
+      this.logger.error({ err: error, verificationId: lease.reference }, 'outbox: could not record delivery status');
+    }
+  }
+
+  private async process(lease: OutboxLease): Promise<void> {
+    let payload: OutboxPayload;
+    try {
+      payload = openPayload(this.keyring, lease.id, lease.payload);
+    } catch (error) {
+      this.logger.error({ err: error, messageId: lease.id, verificationId: lease.reference }, 'outbox: message cannot be decrypted');
+      await this.report(lease, { status: 'failed', failureReason: 'the queued message cannot be decrypted with the configured server secret', failVerification: true });
+      await this.store.completeOutbox(lease);
+      return;
+    }
+    const now = this.clock();
+    if (isVerificationId(lease.reference)) {
+      const verification = await this.hooks.verification(lease.appId, lease.reference);
+      // Canceled, approved, superseded, resent (a newer message replaces this one), or gone: nothing to send.
+      if (!verification || verification.status !== 'pending' || verification.sends !== lease.send) {
+        await this.store.completeOutbox(lease);
+        return;
+      }
+    }
+    if (now >= lease.expiresAt) {
+      await this.report(lease, { status: 'failed', failureReason: `the code expired before a provider took the message${lease.lastError ? ` (last error: ${lease.lastError})` : ''}`, send: lease.send });
+      await this.store.completeOutbox(lease);
+      return;
+    }
+    const app = await this.hooks.app(lease.appId);
+    if (!app) {
+      await this.store.completeOutbox(lease);
+      return;
+    }
+
+    const state = this.state();
+    const steps = routeFor(app.settings, payload.channel, state.devOutbox);
+    const outcome = await sendAlongRoute(steps, {
+      lookup: (name) => state.registry.get(name),
+      compose: (step) => this.compose(app, lease, payload, step, state),
+      beforeStep: () => this.holdLease(lease),
+      observe: (provider, status, seconds) => this.observer?.(provider, status, seconds),
+    });
+
+    if (outcome.ok) {
+      const ids = [outcome.result.providerMessageId, ...(outcome.result.otherMessageIds ?? [])].filter((id): id is string => typeof id === 'string' && id !== '');
+      if (outcome.provider.receipts && ids.length > 0 && isVerificationId(lease.reference)) {
+        await this.hooks
+          .rememberReceipt(outcome.provider.name, ids, { appId: lease.appId, verificationId: lease.reference, send: lease.send }, lease.expiresAt)
+          .catch((error: unknown) => this.logger.warn({ err: error, verificationId: lease.reference }, 'outbox: could not remember the provider message id; its receipts will be ignored'));
+      }
+      if (outcome.failures.length > 0) this.logger.warn({ verificationId: lease.reference, failures: outcome.failures.map((f) => f.reason) }, 'outbox: delivered after failover');
+      await this.store.completeOutbox(lease);
+      await this.report(lease, {
+        status: outcome.result.status,
+        provider: stepLabel(outcome.step, payload.channel),
+        providerMessageId: outcome.result.providerMessageId ?? null,
+        failureReason: null,
+        send: lease.send,
+      });
+      return;
+    }
+    // The lease went to another process while this one waited: that one decides now.
+    if (outcome.stopped) return;
+
+    const reason = describeFailures(outcome.failures);
+    const { maxTries } = state.options;
+    const retryAt = this.clock() + this.backoff(lease.tries, state.options);
+    if (outcome.transient && lease.tries < maxTries && retryAt < lease.expiresAt) {
+      this.logger.warn({ verificationId: lease.reference, tries: lease.tries, reason }, 'outbox: send failed; will retry');
+      if (await this.store.rescheduleOutbox(lease, retryAt, reason, this.clock())) {
+        await this.report(lease, { status: 'queued', failureReason: `try ${lease.tries} of ${maxTries} failed, retrying: ${reason}`, send: lease.send });
+      }
+      return;
+    }
+    const why = outcome.transient ? (lease.tries >= maxTries ? `gave up after ${lease.tries} tries: ` : 'gave up, the code expires before the next try: ') : '';
+    this.logger.warn({ verificationId: lease.reference, tries: lease.tries, reason }, 'outbox: delivery failed');
+    await this.report(lease, { status: 'failed', failureReason: why + reason, failVerification: true, send: lease.send });
+    await this.store.completeOutbox(lease);
+  }
+
+  /**
+   * Exponential backoff with jitter: a random delay between half and all of base·2^(tries-1), capped, so
+   * the retries of messages that failed together spread out instead of hitting the provider together.
+   */
+  private backoff(tries: number, options: OutboxOptions): number {
+    const ceiling = Math.round(Math.min(options.retryMaxMs, options.retryBaseMs * 2 ** Math.min(30, tries - 1)));
+    const half = Math.floor(ceiling / 2);
+    return Math.max(1, half + randomInt(0, ceiling - half + 1));
+  }
+
+  /** Renews the lease when less than half of it is left, so a slow route cannot outlive it. */
+  private async holdLease(lease: OutboxLease): Promise<boolean> {
+    const now = this.clock();
+    const leaseMs = this.state().options.leaseMs;
+    if (lease.leaseUntil - now > leaseMs / 2) return true;
+    try {
+      if (!(await this.store.renewOutbox(lease, leaseMs, now))) return false;
+      lease.leaseUntil = now + leaseMs;
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private compose(app: AppRecord, lease: OutboxLease, payload: OutboxPayload, step: RouteStep, state: DeliveryState): OutboundMessage | { refused: string } {
+    const phone = isE164(payload.to);
+    if ((step.channel === 'email') === phone) return { refused: `${step.provider}: cannot send ${step.channel} to ${phone ? 'a phone number' : 'an email address'}` };
+    const minutes = Math.max(1, Math.ceil((lease.expiresAt - this.clock()) / 60_000));
+    const rendered = renderMessage({
+      appName: app.name,
+      code: payload.code,
+      minutes,
+      channel: step.channel,
+      locale: payload.locale,
+      defaultLocale: app.settings.defaultLocale,
+      link: payload.link,
+      smsAppHash: app.settings.smsAppHash,
+      templates: { app: state.appTemplates(app.name), global: state.templates },
+    });
+    if (rendered.segments && rendered.segments.segments > MAX_SMS_SEGMENTS) {
+      return { refused: `the SMS text is ${rendered.segments.segments} ${rendered.segments.encoding} segments; at most ${MAX_SMS_SEGMENTS} are sent` };
+    }
+    if (rendered.segments && app.settings.smsAppHash && rendered.segments.bytes > SMS_RETRIEVER_MAX_BYTES) {
+      this.logger.warn({ app: app.name, locale: rendered.locale, bytes: rendered.segments.bytes }, 'SMS with an app hash is longer than the 140 bytes the Android SMS Retriever reads');
+    }
+    const provider: DeliveryProvider | undefined = state.registry.get(step.provider);
+    const message: OutboundMessage = {
+      verificationId: lease.reference,
+      appId: app.id,
+      appName: app.name,
+      channel: step.channel,
+      to: payload.to,
+      code: payload.code,
+      locale: rendered.locale,
+      text: rendered.text,
+      subject: rendered.subject,
+      messageId: lease.id,
+      html: rendered.html,
+      voiceLanguage: rendered.voiceLanguage,
+      segments: rendered.segments,
+      minutes,
+      link: payload.link,
+    };
+    if (provider?.receipts && state.publicUrl) message.callbackUrl = state.publicUrl + callbackPath(provider.name);
+    return message;
+  }
+}

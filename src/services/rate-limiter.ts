@@ -1,0 +1,209 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Logger } from 'pino';
+import type { Channel } from '../core/destination.js';
+import {
+  callerBuckets,
+  cooldownKey,
+  DESTINATION_COOLDOWN,
+  limitsForCheck,
+  limitsForCreate,
+  limitsForSend,
+  retryAfterSeconds,
+  type LimitCheck,
+  type RequestContext,
+} from '../core/rate-limits.js';
+import type { VerificationRecord } from '../core/verification.js';
+import { OtpdError } from '../errors.js';
+import type { AppRecord, Store } from '../store/store.js';
+import { PumpingGuard, type Refund } from './pumping-guard.js';
+
+export type { RequestContext } from '../core/rate-limits.js';
+
+/**
+ * The request an HTTP handler is serving, for services called by routes that do not pass a context
+ * themselves (the dialects): src/http/request-context.ts enters it for every request. An explicit
+ * `context` argument always wins.
+ */
+const ambient = new AsyncLocalStorage<RequestContext>();
+
+export function runWithRequestContext<T>(context: RequestContext, fn: () => T): T {
+  return ambient.run(context, fn);
+}
+
+export function currentRequestContext(): RequestContext {
+  return ambient.getStore() ?? {};
+}
+
+const COOLDOWNS = 'send-cooldown';
+
+/** What a send was admitted with; `refund` gives it back when the send does not happen after all. */
+export interface Admission {
+  refund: Refund;
+}
+
+/**
+ * Enforces the rate limits of core/rate-limits.ts and, for sends, the pumping guard, atomically on the
+ * active store: every limit is a `slidingHit`, so two otpd instances sharing a store share every count.
+ * A request refused by a later limit gives back what the earlier ones counted, so a refusal never eats
+ * into a limit (N concurrent creates under a limit of L admit exactly L).
+ */
+export class RateLimiter {
+  readonly pumping: PumpingGuard;
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: () => number,
+    private readonly logger: Logger,
+  ) {
+    this.pumping = new PumpingGuard(store, clock, logger);
+  }
+
+  /**
+   * Before a verification is created (and so before its first send): the caller's and the destination's
+   * limits, the destination's cooldown, then the pumping guard. Throws VALIDATION for a bad `rateLimits`
+   * or a country outside the allow-list, RATE_LIMITED (429 with `limit` and Retry-After) otherwise.
+   * `ttlMs`: how long the code about to be sent lives (bounds the destination cooldown it starts).
+   */
+  async admitCreate(app: AppRecord, channel: Channel, to: string, context: RequestContext, rateLimits?: Record<string, unknown>, ttlMs = Number.POSITIVE_INFINITY): Promise<Admission> {
+    const buckets = callerBuckets(app.settings, rateLimits);
+    this.pumping.assertCountryAllowed(app, channel, to);
+    const refunds: Refund[] = [];
+    try {
+      refunds.push(await this.claimCooldown(app, to, ttlMs));
+      refunds.push(await this.pass(limitsForCreate(app.id, app.settings, to, context, buckets)));
+      refunds.push(await this.pumping.admitSend(app, channel, to));
+    } catch (error) {
+      await this.refundAll(refunds);
+      throw error;
+    }
+    return { refund: () => this.refundAll(refunds) };
+  }
+
+  /**
+   * Before a resend: the destination's send limit and the pumping guard (a resend is a message too). The
+   * cooldown between sends of one verification is the verification's own (`resendCooldown`).
+   */
+  async admitResend(app: AppRecord, verification: VerificationRecord): Promise<Admission> {
+    const refunds: Refund[] = [];
+    try {
+      refunds.push(await this.pass(limitsForSend(app.id, app.settings, verification.to)));
+      refunds.push(await this.pumping.admitSend(app, verification.channel, verification.to));
+    } catch (error) {
+      await this.refundAll(refunds);
+      throw error;
+    }
+    return { refund: () => this.refundAll(refunds) };
+  }
+
+  /** After a resend went out: restarts the destination's cooldown, which new verifications observe. */
+  async markSent(app: AppRecord, to: string, ttlMs: number): Promise<void> {
+    const cooldownMs = this.cooldownMs(app, ttlMs);
+    if (cooldownMs === 0) return;
+    const now = this.clock();
+    await this.store.putRecord(COOLDOWNS, cooldownKey(app.id, to), { until: now + cooldownMs }, { ttlMs: cooldownMs }, now);
+  }
+
+  /**
+   * The destination's cooldown after a send whose code lives `ttlMs`: `destinationCooldown`, but never
+   * longer than that code lives — once it has expired, asking for a new one is no abuse.
+   */
+  private cooldownMs(app: AppRecord, ttlMs: number): number {
+    return Math.max(0, Math.min(app.settings.destinationCooldown * 1000, ttlMs));
+  }
+
+  /**
+   * Before a check, whether or not the verification exists, so an unknown id costs the caller as much as a
+   * known one. Nothing is refunded: a check is work done even when the code is wrong.
+   */
+  async admitCheck(app: AppRecord, verificationId: string, context: RequestContext): Promise<void> {
+    await this.pass(limitsForCheck(app.id, app.settings, verificationId, context));
+  }
+
+  /** An approved verification counts towards its prefix's conversion (pumping guard). */
+  async recordApproval(app: AppRecord, verification: VerificationRecord): Promise<void> {
+    try {
+      await this.pumping.recordApproval(app, verification.channel, verification.to);
+    } catch (error) {
+      // The check already succeeded; a missed approval only makes the conversion rule a little stricter.
+      this.logger.warn({ err: error, verificationId: verification.id }, 'could not count an approval for the pumping guard');
+    }
+  }
+
+  /**
+   * The destination's cooldown, claimed create-if-absent so of concurrent creates exactly one sends. The
+   * record's `until` is judged by this clock (a store's own expiry may run a few ms late): a record past
+   * its `until` is taken over by compare-and-set, so again only one of concurrent creates wins.
+   */
+  private async claimCooldown(app: AppRecord, to: string, ttlMs: number): Promise<Refund> {
+    const cooldownMs = this.cooldownMs(app, ttlMs);
+    if (cooldownMs === 0) return async () => undefined;
+    const id = cooldownKey(app.id, to);
+    const now = this.clock();
+    const value = { until: now + cooldownMs };
+    let version = await this.store.putRecord(COOLDOWNS, id, value, { ifVersion: null, ttlMs: cooldownMs }, now);
+    if (version === undefined) {
+      const existing = await this.store.getRecord<{ until: number }>(COOLDOWNS, id, now);
+      if (!existing || existing.value.until <= now) {
+        version = await this.store.putRecord(COOLDOWNS, id, value, { ifVersion: existing ? existing.version : null, ttlMs: cooldownMs }, now);
+      }
+      if (version === undefined) {
+        const retryMs = existing ? existing.value.until - now : 1000;
+        const cooldown = app.settings.destinationCooldown;
+        throw new OtpdError('RATE_LIMITED', `a code was sent to this destination less than ${cooldown} s ago; retry in ${retryAfterSeconds(retryMs)} s`, {
+          retryAfter: retryAfterSeconds(retryMs),
+          extensions: { limit: DESTINATION_COOLDOWN, windowSeconds: cooldown },
+        });
+      }
+    }
+    return async () => {
+      await this.store.deleteRecord(COOLDOWNS, id);
+    };
+  }
+
+  /** Counts each limit in turn; the first refusal gives back the ones before it and throws. */
+  private async pass(checks: LimitCheck[]): Promise<Refund> {
+    const passed: LimitCheck[] = [];
+    const refund: Refund = async () => {
+      const now = this.clock();
+      for (const check of passed) {
+        await this.store.slidingHit(check.key, check.max, check.windowMs, now, -1).catch((error: unknown) => this.logger.warn({ err: error }, 'rate-limit refund failed'));
+      }
+    };
+    for (const check of checks) {
+      const result = await this.store.slidingHit(check.key, check.max, check.windowMs, this.clock());
+      if (!result.allowed) {
+        await refund();
+        const windowSeconds = check.windowMs / 1000;
+        throw new OtpdError('RATE_LIMITED', `${describe(check.limit)}: at most ${check.max} per ${windowSeconds} s; retry in ${retryAfterSeconds(result.retryAfterMs)} s`, {
+          retryAfter: retryAfterSeconds(result.retryAfterMs),
+          extensions: { limit: check.limit, max: check.max, windowSeconds },
+        });
+      }
+      passed.push(check);
+    }
+    return refund;
+  }
+
+  private async refundAll(refunds: Refund[]): Promise<void> {
+    for (const refund of refunds.reverse()) await refund().catch((error: unknown) => this.logger.warn({ err: error }, 'rate-limit refund failed'));
+  }
+}
+
+function describe(limit: string): string {
+  switch (limit) {
+    case 'sends-per-destination':
+      return 'too many codes sent to this destination';
+    case 'verifications-per-key':
+      return 'too many verifications created with this API key';
+    case 'verifications-per-ip':
+      return 'too many verifications requested from this address';
+    case 'checks-per-key':
+      return 'too many checks with this API key';
+    case 'checks-per-ip':
+      return 'too many checks from this address';
+    case 'checks-per-verification':
+      return 'too many checks of this verification';
+    default:
+      return limit.startsWith('bucket:') ? `rate limit ${limit.slice('bucket:'.length)} reached` : 'rate limit reached';
+  }
+}

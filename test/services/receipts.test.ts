@@ -1,0 +1,151 @@
+import assert from 'node:assert/strict';
+import { createHash, createPublicKey, verify, type JsonWebKey } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { Keyring } from '../../src/core/keyring.js';
+import type { VerificationRecord } from '../../src/core/verification.js';
+import { ReceiptsService } from '../../src/services/receipts.js';
+import { startTestServer, type TestServer } from '../helper.js';
+import { STORE_BACKENDS } from '../support/backends.js';
+
+/**
+ * Signed approval receipts, checked the way a relying party would: with node:crypto alone against the JWK
+ * Set otpd publishes, not with otpd's own JWS code.
+ */
+const OLD_SECRET = 'receipts-old-secret-0123456789-abcdefghijklmn';
+const NEW_SECRET = 'receipts-new-secret-9876543210-nmlkjihgfedcba';
+
+interface Jwk extends JsonWebKey {
+  kid: string;
+}
+
+/** An independent compact-JWS check: header, payload and an Ed25519 signature over `header.payload`. */
+function verifyReceipt(jws: string, jwks: { keys: Jwk[] }): { header: any; claims: any } | undefined {
+  const [header, payload, signature] = jws.split('.');
+  if (!header || !payload || !signature) return undefined;
+  const parsedHeader = JSON.parse(Buffer.from(header, 'base64url').toString());
+  const jwk = jwks.keys.find((key) => key.kid === parsedHeader.kid);
+  if (!jwk || parsedHeader.alg !== 'EdDSA') return undefined;
+  const key = createPublicKey({ key: jwk, format: 'jwk' });
+  if (!verify(null, Buffer.from(`${header}.${payload}`), key, Buffer.from(signature, 'base64url'))) return undefined;
+  return { header: parsedHeader, claims: JSON.parse(Buffer.from(payload, 'base64url').toString()) };
+}
+
+function approvedRecord(overrides: Partial<VerificationRecord> = {}): VerificationRecord {
+  const now = Date.now();
+  return {
+    id: 've_01j0000000abcd000000000000',
+    appId: 'app_1',
+    to: '+15555550100',
+    channel: 'sms',
+    status: 'approved',
+    codeHash: 'x',
+    codeKid: 'k',
+    codeLength: 6,
+    attempts: 0,
+    maxAttempts: 5,
+    sends: 1,
+    locale: null,
+    metadata: null,
+    expiresAt: now + 600_000,
+    createdAt: now,
+    updatedAt: now,
+    lastSentAt: now,
+    deliveryStatus: 'sent',
+    deliveryProvider: 'log',
+    providerMessageId: null,
+    failureReason: null,
+    ...overrides,
+  };
+}
+
+describe('receipts service', () => {
+  it('derives the same Ed25519 key from the same secret in every process, and another from another secret', () => {
+    const a = new ReceiptsService(new Keyring(OLD_SECRET), Date.now).jwks();
+    const b = new ReceiptsService(new Keyring(OLD_SECRET), Date.now).jwks();
+    const c = new ReceiptsService(new Keyring(NEW_SECRET), Date.now).jwks();
+    assert.deepEqual(a, b);
+    assert.equal(a.keys.length, 1);
+    assert.deepEqual({ ...a.keys[0], x: undefined }, { kty: 'OKP', crv: 'Ed25519', x: undefined, kid: new Keyring(OLD_SECRET).currentKid, alg: 'EdDSA', use: 'sig' });
+    assert.equal(Buffer.from(a.keys[0]!.x, 'base64url').length, 32);
+    assert.notEqual(a.keys[0]!.x, c.keys[0]!.x);
+  });
+
+  it('lists the current and the previous key during a rotation, so receipts signed before it still verify', () => {
+    const before = new ReceiptsService(new Keyring(OLD_SECRET), Date.now);
+    const receipt = before.issue(approvedRecord());
+    const during = new ReceiptsService(new Keyring(NEW_SECRET, OLD_SECRET), Date.now);
+    const jwks = during.jwks() as { keys: Jwk[] };
+    assert.deepEqual(jwks.keys.map((k) => k.kid), [new Keyring(NEW_SECRET).currentKid, new Keyring(OLD_SECRET).currentKid]);
+    assert.ok(verifyReceipt(receipt, jwks), 'an old receipt verifies with the rotation JWKS');
+    assert.ok(verifyReceipt(during.issue(approvedRecord()), jwks));
+    const afterwards = new ReceiptsService(new Keyring(NEW_SECRET), Date.now).jwks() as { keys: Jwk[] };
+    assert.equal(verifyReceipt(receipt, afterwards), undefined, 'once the old secret is gone, so is its key');
+  });
+
+  it('states the verification, app, hashed destination, channel and time; a changed claim breaks the signature', () => {
+    const service = new ReceiptsService(new Keyring(OLD_SECRET), () => 1_750_000_000_123);
+    const receipt = service.issue(approvedRecord({ to: 'Person@example.com', channel: 'email' }));
+    const checked = verifyReceipt(receipt, service.jwks() as { keys: Jwk[] })!;
+    assert.deepEqual(checked.header, { alg: 'EdDSA', kid: new Keyring(OLD_SECRET).currentKid, typ: 'JWT' });
+    assert.deepEqual(checked.claims, {
+      sub: 've_01j0000000abcd000000000000',
+      app: 'app_1',
+      to_hash: createHash('sha256').update('Person@example.com').digest('base64url'),
+      channel: 'email',
+      status: 'approved',
+      iat: 1_750_000_000,
+    });
+    const [header, payload, signature] = receipt.split('.');
+    const forged = Buffer.from(JSON.stringify({ ...checked.claims, sub: 've_someone_else' })).toString('base64url');
+    assert.equal(verifyReceipt(`${header}.${forged}.${signature}`, service.jwks() as { keys: Jwk[] }), undefined);
+    assert.ok(payload);
+  });
+});
+
+for (const backend of STORE_BACKENDS) {
+  describe(`receipts over HTTP (${backend.name})`, () => {
+    let t: TestServer;
+    before(async () => {
+      t = await startTestServer(backend.env());
+    });
+    after(async () => {
+      await t.close();
+    });
+
+    it('an approved check answers a receipt that verifies offline with /.well-known/jwks.json', async () => {
+      const to = `+1555${String(Date.now() % 10_000_000).padStart(7, '0')}`;
+      const created = await t.request('POST', '/v1/verifications', { to });
+      const code = await t.codeFor(created.body.id);
+      const wrongCode = code === '000000' ? '111111' : '000000';
+      const wrong = await t.request('POST', `/v1/verifications/${created.body.id}/check`, { code: wrongCode });
+      assert.equal(wrong.body.valid, false);
+      assert.equal('receipt' in wrong.body, false, 'no receipt for a wrong code');
+      const right = await t.request('POST', `/v1/verifications/${created.body.id}/check`, { code });
+      assert.equal(right.body.valid, true);
+      assert.match(right.body.receipt, /^[\w-]+\.[\w-]+\.[\w-]+$/);
+
+      const jwks = await t.request('GET', '/.well-known/jwks.json', undefined, { apiKey: null });
+      assert.equal(jwks.status, 200);
+      assert.match(jwks.headers.get('cache-control') ?? '', /max-age=300/);
+      const checked = verifyReceipt(right.body.receipt, jwks.body);
+      assert.ok(checked, 'the signature holds under the published key');
+      assert.equal(checked.claims.sub, created.body.id);
+      assert.equal(checked.claims.to_hash, createHash('sha256').update(to).digest('base64url'));
+      assert.equal(checked.claims.channel, 'sms');
+      assert.equal(checked.claims.status, 'approved');
+      assert.ok(Math.abs(checked.claims.iat - Date.now() / 1000) < 60);
+      const replay = await t.request('POST', `/v1/verifications/${created.body.id}/check`, { code });
+      assert.equal('receipt' in replay.body, false, 'a replayed code gets no receipt');
+    });
+
+    it('check by destination answers a receipt too', async () => {
+      const to = `+1556${String(Date.now() % 10_000_000).padStart(7, '0')}`;
+      const created = await t.request('POST', '/v1/verifications', { to });
+      const code = await t.codeFor(created.body.id);
+      const right = await t.request('POST', '/v1/verifications/check', { to, code });
+      assert.equal(right.body.valid, true);
+      const jwks = await t.request('GET', '/.well-known/jwks.json', undefined, { apiKey: null });
+      assert.equal(verifyReceipt(right.body.receipt, jwks.body)?.claims.sub, created.body.id);
+    });
+  });
+}

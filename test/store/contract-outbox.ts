@@ -1,0 +1,193 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { newId } from '../../src/core/ids.js';
+import type { VerificationRecord } from '../../src/core/verification.js';
+import type { AppRecord, OutboxLease, OutboxMessage, Store } from '../../src/store/store.js';
+
+interface Fixture {
+  store: Store;
+  app: AppRecord;
+  verification(overrides?: Partial<VerificationRecord>): VerificationRecord;
+}
+
+const LEASE = 30_000;
+/** Far enough ahead that every message any test left behind is due (and its lease over). */
+const SWEEP_AHEAD = 400 * 86_400_000;
+
+/**
+ * The Store contract for the durable outbox (src/store/outbox.ts, decisions 3 and 20). Called from
+ * `storeContract` (contract.ts), so it runs on SQLite, Redis and Redis Cluster alike.
+ */
+export function outboxContract(fixture: () => Fixture): void {
+  describe('outbox', () => {
+    const T = Date.now();
+
+    function message(v: Pick<VerificationRecord, 'id' | 'appId' | 'expiresAt'>, overrides: Partial<OutboxMessage> = {}): OutboxMessage {
+      return { id: newId('msg', T), appId: v.appId, reference: v.id, payload: `sealed-${Math.random()}`, send: 1, dueAt: T, expiresAt: v.expiresAt, ...overrides };
+    }
+
+    /** Claims everything due (every test's leftovers included) and completes it, so each test starts empty. */
+    async function sweep(store: Store): Promise<void> {
+      for (let round = 0; round < 20; round++) {
+        const leases = await store.claimOutbox(T + SWEEP_AHEAD, LEASE, 100, 'sweep');
+        if (leases.length === 0) return;
+        await Promise.all(leases.map((lease) => store.completeOutbox(lease)));
+      }
+      assert.fail('the outbox did not empty within 20 sweeps');
+    }
+
+    function mine(leases: OutboxLease[], reference: string): OutboxLease[] {
+      return leases.filter((lease) => lease.reference === reference);
+    }
+
+    it('writes the message with its verification; one claim leases it until the lease ends', async () => {
+      const { store, verification } = fixture();
+      await sweep(store);
+      const v = verification({ createdAt: T });
+      const m = message(v);
+      await store.createVerification(v, T, m);
+
+      const [lease, ...rest] = await store.claimOutbox(T + 10, LEASE, 10, 'a');
+      assert.equal(rest.length, 0);
+      assert.ok(lease);
+      assert.deepEqual(
+        { id: lease.id, appId: lease.appId, reference: lease.reference, payload: lease.payload, send: lease.send, expiresAt: lease.expiresAt, tries: lease.tries, lastError: lease.lastError },
+        { id: m.id, appId: v.appId, reference: v.id, payload: m.payload, send: 1, expiresAt: v.expiresAt, tries: 1, lastError: null },
+      );
+      assert.equal(lease.leaseUntil, T + 10 + LEASE);
+      // Leased: nobody else gets it before the lease ends.
+      assert.deepEqual(await store.claimOutbox(T + 20, LEASE, 10, 'b'), []);
+      assert.deepEqual(await store.claimOutbox(T + 10 + LEASE - 1, LEASE, 10, 'b'), []);
+      // A holder that died: after the lease the message is claimable again, one more try counted.
+      const again = await store.claimOutbox(T + 10 + LEASE, LEASE, 10, 'b');
+      assert.equal(again.length, 1);
+      assert.equal(again[0]!.tries, 2);
+      // The first holder lost it: it can no longer complete, reschedule or renew it.
+      assert.equal(await store.completeOutbox(lease), false);
+      assert.equal(await store.rescheduleOutbox(lease, T, 'late', T + 10 + LEASE), false);
+      assert.equal(await store.renewOutbox(lease, LEASE, T + 10 + LEASE), false);
+      assert.equal(await store.completeOutbox(again[0]!), true);
+      assert.deepEqual(await store.claimOutbox(T + SWEEP_AHEAD, LEASE, 10, 'c'), []);
+    });
+
+    it('a verification created without a message has none in the outbox', async () => {
+      const { store, verification } = fixture();
+      await sweep(store);
+      await store.createVerification(verification({ createdAt: T }), T);
+      assert.deepEqual(await store.claimOutbox(T + SWEEP_AHEAD, LEASE, 10, 'a'), []);
+    });
+
+    it('reschedules with the error kept and the tries counted; renews a held lease', async () => {
+      const { store, verification } = fixture();
+      await sweep(store);
+      const v = verification({ createdAt: T });
+      await store.createVerification(v, T, message(v));
+      const [first] = await store.claimOutbox(T, LEASE, 10, 'a');
+      assert.ok(first);
+      assert.equal(await store.renewOutbox(first, LEASE, T + 5_000), true);
+      first.leaseUntil = T + 5_000 + LEASE;
+      assert.deepEqual(await store.claimOutbox(T + LEASE + 1, LEASE, 10, 'b'), [], 'a renewed lease is still held after the first lease would have ended');
+      assert.equal(await store.rescheduleOutbox(first, T + 60_000, 'twilio-main: HTTP 503', T + 6_000), true);
+      assert.deepEqual(await store.claimOutbox(T + 59_999, LEASE, 10, 'b'), [], 'not due before the retry time');
+      const [second] = await store.claimOutbox(T + 60_000, LEASE, 10, 'b');
+      assert.equal(second?.tries, 2);
+      assert.equal(second?.lastError, 'twilio-main: HTTP 503');
+      assert.equal(second?.id, first.id);
+      assert.equal(await store.completeOutbox(second!), true);
+    });
+
+    it('a resend replaces the waiting message with the new send; a refused resend writes nothing', async () => {
+      const { store, verification } = fixture();
+      await sweep(store);
+      const v = verification({ createdAt: T });
+      const m1 = message(v);
+      await store.createVerification(v, T, m1);
+      const policy = { maxSends: 5, cooldownMs: 30_000, ttlMs: 600_000 };
+      const m2 = message(v, { id: newId('msg', T + 31_000), payload: 'second', dueAt: T + 31_000, expiresAt: T + 31_000 + 600_000 });
+      const resent = await store.resendVerification(v.appId, v.id, { codeHash: 'hash-2', codeKid: 'k1' }, policy, T + 31_000, m2);
+      assert.equal(resent?.ok, true);
+      const refused = await store.resendVerification(v.appId, v.id, { codeHash: 'hash-3', codeKid: 'k1' }, policy, T + 32_000, message(v, { id: newId('msg', T + 32_000), payload: 'third' }));
+      assert.equal(refused && !refused.ok && refused.reason, 'cooldown');
+
+      const leases = mine(await store.claimOutbox(T + 40_000, LEASE, 10, 'a'), v.id);
+      assert.equal(leases.length, 1, 'one waiting message per verification');
+      assert.equal(leases[0]!.id, m2.id);
+      assert.equal(leases[0]!.payload, 'second');
+      assert.equal(leases[0]!.send, 2, 'the store sets the send it wrote');
+      assert.equal(leases[0]!.expiresAt, T + 31_000 + 600_000);
+      assert.equal(await store.completeOutbox(leases[0]!), true);
+      assert.deepEqual(mine(await store.claimOutbox(T + SWEEP_AHEAD, LEASE, 10, 'b'), v.id), []);
+    });
+
+    it('a create that supersedes a pending verification deletes its waiting message', async () => {
+      const { store, verification } = fixture();
+      await sweep(store);
+      const first = verification({ createdAt: T });
+      await store.createVerification(first, T, message(first));
+      const second = verification({ to: first.to, createdAt: T + 1 });
+      const m = message(second, { id: newId('msg', T + 1) });
+      const created = await store.createVerification(second, T + 1, m);
+      assert.equal(created.supersededId, first.id);
+      const leases = await store.claimOutbox(T + 10, LEASE, 10, 'a');
+      assert.deepEqual(
+        leases.map((lease) => lease.reference),
+        [second.id],
+      );
+      await store.completeOutbox(leases[0]!);
+    });
+
+    it('queues a message of a reference that is no verification', async () => {
+      const { store, app } = fixture();
+      await sweep(store);
+      const reference = newId('tw', T);
+      const m: OutboxMessage = { id: newId('msg', T), appId: app.id, reference, payload: 'tw-payload', send: 1, dueAt: T + 5_000, expiresAt: T + 3_600_000 };
+      await store.enqueueOutbox(m, T);
+      assert.deepEqual(await store.claimOutbox(T + 4_999, LEASE, 10, 'a'), [], 'not due yet');
+      const [lease] = await store.claimOutbox(T + 5_000, LEASE, 10, 'a');
+      assert.equal(lease?.reference, reference);
+      assert.equal(lease?.payload, 'tw-payload');
+      assert.equal(lease?.appId, app.id);
+      assert.equal(await store.completeOutbox(lease!), true);
+      assert.equal(await store.completeOutbox(lease!), false, 'completing twice finds nothing');
+    });
+
+    it('claims oldest first, at most `limit`, and leases each message to one claimer under concurrency', async () => {
+      const { store, verification } = fixture();
+      await sweep(store);
+      const made: string[] = [];
+      for (let i = 0; i < 12; i++) {
+        const v = verification({ createdAt: T });
+        await store.createVerification(v, T, message(v, { dueAt: T + i }));
+        made.push(v.id);
+      }
+      const oldest = await store.claimOutbox(T + 100, LEASE, 2, 'first');
+      assert.deepEqual(
+        oldest.map((lease) => lease.reference),
+        made.slice(0, 2),
+      );
+      const racers = await Promise.all(Array.from({ length: 8 }, (_, i) => store.claimOutbox(T + 100, LEASE, 3, `racer-${i}`)));
+      const claimed = racers.flat().map((lease) => lease.reference);
+      assert.equal(claimed.length, 10, 'every remaining message claimed');
+      assert.equal(new Set(claimed).size, 10, 'no message leased twice');
+      await Promise.all([...oldest, ...racers.flat()].map((lease) => store.completeOutbox(lease)));
+    });
+
+    it('delivery reports for a send apply only to that send and never move its status back', async () => {
+      const { store, verification } = fixture();
+      const v = verification({ createdAt: T });
+      await store.createVerification(v, T);
+      const delivered = await store.recordDelivery(v.appId, v.id, { status: 'delivered', send: 1 }, T + 1);
+      assert.equal(delivered?.deliveryStatus, 'delivered');
+      const late = await store.recordDelivery(v.appId, v.id, { status: 'sent', provider: 'twilio-main', providerMessageId: 'SM1', send: 1 }, T + 2);
+      assert.equal(late?.deliveryStatus, 'delivered', 'a late "sent" does not undo "delivered"');
+      assert.equal(late?.deliveryProvider, null);
+      const other = await store.recordDelivery(v.appId, v.id, { status: 'failed', failureReason: 'old message', send: 2 }, T + 3);
+      assert.equal(other?.deliveryStatus, 'delivered', 'a report for another send changes nothing');
+      assert.equal(other?.failureReason, null);
+      const undelivered = await store.recordDelivery(v.appId, v.id, { status: 'undelivered', failureReason: 'carrier', send: 1 }, T + 4);
+      assert.equal(undelivered?.deliveryStatus, 'undelivered', 'one final status may follow another');
+      const unguarded = await store.recordDelivery(v.appId, v.id, { status: 'queued' }, T + 5);
+      assert.equal(unguarded?.deliveryStatus, 'queued', 'without a send the report always applies');
+    });
+  });
+}
