@@ -39,6 +39,9 @@ export interface TestResponse {
   text: string;
 }
 
+/** Open test servers per Redis key prefix. */
+const openPrefixes = new Map<string, number>();
+
 export const TEST_SECRET = 'test-secret-0123456789-abcdefghijklmnopqrstuvwxyz';
 
 /**
@@ -58,6 +61,7 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     OTPD_LOG_LEVEL: 'silent',
     ...env,
   });
+  if (config.redis) openPrefixes.set(config.redis.prefix, (openPrefixes.get(config.redis.prefix) ?? 0) + 1);
   const server = await startServer(config, options.logStream ? { print: null, logStream: options.logStream } : { print: null });
   const url = server.url;
 
@@ -107,8 +111,12 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     async close() {
       await server.close();
       rmSync(dir, { recursive: true, force: true });
-      // A test's Redis keys go with it, so a long-lived local Redis does not collect test data.
-      if (config.redis) {
+      // A test's Redis keys go with the last server using its prefix, so a long-lived local Redis does not
+      // collect test data while servers that share a prefix keep theirs.
+      const prefix = config.redis?.prefix;
+      const users = prefix === undefined ? 0 : (openPrefixes.get(prefix) ?? 1) - 1;
+      if (prefix !== undefined) openPrefixes.set(prefix, users);
+      if (config.redis && users === 0) {
         const client = new Redis(config.redis.urls[0]!, { lazyConnect: true, maxRetriesPerRequest: 1 });
         try {
           await client.connect();

@@ -54,7 +54,9 @@ export async function sendAlongRoute(steps: RouteStep[], hooks: RouteHooks): Pro
     } catch (error) {
       hooks.observe?.(provider.name, 'failed', (performance.now() - started) / 1000);
       const known = error instanceof DeliveryError;
-      failures.push({ step, reason: known ? error.message : `${step.provider}: unexpected error (${error instanceof Error ? error.message : String(error)})`, transient: known ? error.transient : true });
+      const reason = known ? error.message : `${step.provider}: unexpected error (${error instanceof Error ? error.message : String(error)})`;
+      // A provider's error text may quote the message back; the code must not reach logs or the store.
+      failures.push({ step, reason: reason.split(message.code).join('***'), transient: known ? error.transient : true });
     }
   }
   return { ok: false, failures, transient: failures.some((f) => f.transient), stopped: false };

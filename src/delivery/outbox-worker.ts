@@ -61,6 +61,8 @@ export class OutboxWorker {
   private polling: Promise<number> | undefined;
   private readonly inFlight = new Set<Promise<void>>();
   private warnedStore = 0;
+  /** A kick arrived while a poll was under way: poll again right after it, the new message may have missed it. */
+  private kicked = false;
   /** Told about every provider call (src/metrics.ts times them). */
   observer: ((provider: string, status: string, seconds: number) => void) | undefined;
 
@@ -86,7 +88,8 @@ export class OutboxWorker {
       this.start();
       return;
     }
-    this.schedule(0);
+    if (this.polling) this.kicked = true;
+    else this.schedule(0);
   }
 
   private schedule(delayMs: number): void {
@@ -101,9 +104,11 @@ export class OutboxWorker {
   }
 
   private async tick(): Promise<void> {
+    this.kicked = false;
     const claimed = await this.pollOnce();
     if (!this.running) return;
-    this.schedule(claimed > 0 && this.inFlight.size < MAX_IN_FLIGHT ? 0 : this.state().options.pollIntervalMs);
+    const more = (claimed > 0 || this.kicked) && this.inFlight.size < MAX_IN_FLIGHT;
+    this.schedule(more ? 0 : this.state().options.pollIntervalMs);
   }
 
   /** Claims what is due (up to the free capacity) and starts sending it; returns how many were claimed. */

@@ -98,6 +98,12 @@ const openApi: FastifyPluginAsync<OpenApiOptions> = async (app, options) => {
     transform,
   });
 
+  // @fastify/swagger-ui answers /docs/static/index.html by redirecting to the same URL with `static/index.html`
+  // replaced, which with a query string is the URL itself: a redirect loop. Send that path to the page.
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.url.startsWith('/docs/static/index.html')) return reply.redirect('/docs/', 302);
+  });
+
   await app.register(swaggerUi, {
     routePrefix: '/docs',
     // Everything the page loads comes from otpd itself (the UI ships its own assets), so it works offline

@@ -277,13 +277,23 @@ describe('resend and cancel', () => {
     assert.equal((await server.request('POST', `/v1/verifications/${v.id}/check`, { code })).body.valid, false);
   });
   it('a new create for the same destination cancels the pending one and carries its attempts (decisions 2)', async () => {
+    // The per-destination cooldown would refuse a second send this soon; this app has none.
+    const { apiKey } = await server.server.services.apps.create('no-destination-cooldown', { destinationCooldown: 0 });
     const to = phone();
-    const first = await create({ to });
-    await server.request('POST', `/v1/verifications/${first.id}/check`, { code: 'x' });
-    await server.request('POST', `/v1/verifications/${first.id}/check`, { code: 'y' });
-    const second = await create({ to });
-    assert.equal(second.attempts, 2);
-    assert.equal((await server.request('GET', `/v1/verifications/${first.id}`)).body.status, 'canceled');
+    const first = (await server.request('POST', '/v1/verifications', { to }, { apiKey })).body;
+    await server.request('POST', `/v1/verifications/${first.id}/check`, { code: 'x' }, { apiKey });
+    await server.request('POST', `/v1/verifications/${first.id}/check`, { code: 'y' }, { apiKey });
+    const second = await server.request('POST', '/v1/verifications', { to }, { apiKey });
+    assert.equal(second.status, 201, second.text);
+    assert.equal(second.body.attempts, 2);
+    assert.equal((await server.request('GET', `/v1/verifications/${first.id}`, undefined, { apiKey })).body.status, 'canceled');
+  });
+  it('O5: a second create to the same destination inside the cooldown is a 429 naming the limit', async () => {
+    const to = phone();
+    await create({ to });
+    const again = await server.request('POST', '/v1/verifications', { to });
+    assert.equal(again.status, 429);
+    assert.ok(Number(again.headers.get('retry-after')) > 0);
   });
 });
 

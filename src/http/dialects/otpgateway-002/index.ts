@@ -23,13 +23,19 @@ const FORM_BODY_LIMIT = 32 * 1024;
 async function multipartFields(request: FastifyRequest): Promise<void> {
   if (!request.isMultipart()) return;
   const body: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
-  for await (const part of request.parts({ limits: FORM_LIMITS })) {
-    if (part.type !== 'field') throw fieldError(part.fieldname, 'file uploads are not accepted: send text fields only');
-    if (part.valueTruncated) throw fieldError(part.fieldname, `\`${part.fieldname}\` must be at most ${FORM_LIMITS.fieldSize} bytes`);
-    if (part.fieldname === '') continue;
-    const value = String(part.value);
-    const previous = body[part.fieldname];
-    body[part.fieldname] = previous === undefined ? value : ([] as string[]).concat(previous, value);
+  try {
+    for await (const part of request.parts({ limits: FORM_LIMITS })) {
+      if (part.type !== 'field') throw fieldError(part.fieldname, 'file uploads are not accepted: send text fields only');
+      if (part.valueTruncated) throw fieldError(part.fieldname, `\`${part.fieldname}\` must be at most ${FORM_LIMITS.fieldSize} bytes`);
+      if (part.fieldname === '') continue;
+      const value = String(part.value);
+      const previous = body[part.fieldname];
+      body[part.fieldname] = previous === undefined ? value : ([] as string[]).concat(previous, value);
+    }
+  } catch (error) {
+    if (error instanceof OtpdError || (error as { code?: string }).code?.startsWith('FST_')) throw error;
+    // busboy reports a truncated or garbled body ("Unexpected end of multipart data") without a code.
+    throw new OtpdError('VALIDATION', 'the multipart/form-data body is malformed', { errors: [{ field: 'body', message: 'is malformed multipart/form-data' }], cause: error });
   }
   request.body = body;
 }
