@@ -17,8 +17,8 @@ function find(dir) {
 const filter = process.argv.slice(2);
 const files = find(join(root, 'test')).filter((file) => filter.length === 0 || filter.some((f) => file.includes(f))).sort();
 
-function run(command, args) {
-  const result = spawnSync(command, args, { cwd: root, stdio: 'inherit' });
+function run(command, args, env = process.env) {
+  const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', env });
   if (result.status !== 0) process.exit(result.status ?? 1);
 }
 
@@ -29,5 +29,8 @@ if (filter.length === 0) {
   run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);
   run(process.execPath, [join(root, 'scripts', 'copy-assets.mjs')]);
 }
-// Test files run one at a time: several of them spawn servers and Redis nodes, and this machine has 2 cores.
-run(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=120000', ...files]);
+// Two test files at a time: most of their time is spent waiting on spawned servers, Redis and sockets,
+// and each file's servers use their own ports, files and Redis key prefixes.
+const concurrency = process.env.OTPD_TEST_CONCURRENCY ?? '2';
+const env = filter.length === 0 ? { ...process.env, OTPD_TEST_DIST: '1' } : process.env;
+run(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=120000', ...files], env);

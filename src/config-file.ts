@@ -65,8 +65,10 @@ export class ConfigFileError extends Error {
   }
 }
 
-/** Provider names the code reserves: built-in providers and the marker of test deliveries. */
-export const RESERVED_PROVIDER_NAMES = ['log', 'dev-outbox', 'test'];
+/** Providers every process has without configuration (src/delivery/registry.ts). */
+const BUILT_IN_PROVIDERS = ['log', 'noop', 'dev-outbox'];
+/** Provider names the code reserves: the built-in providers and the marker of test deliveries. */
+export const RESERVED_PROVIDER_NAMES = [...BUILT_IN_PROVIDERS, 'test'];
 const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const PROVIDER_TYPES: ProviderType[] = ['twilio', 'vonage', 'msg91', 'smtp', 'webhook'];
 const DEFAULT_BASE_URLS: Record<string, string> = { twilio: 'https://api.twilio.com', vonage: 'https://rest.nexmo.com', msg91: 'https://control.msg91.com' };
@@ -187,7 +189,7 @@ class Reader {
     }
   }
 
-  object_(key: string): Reader | undefined {
+  mapping(key: string): Reader | undefined {
     const value = this.object[key];
     if (value === undefined || value === null) return undefined;
     if (!isObject(value)) {
@@ -261,11 +263,14 @@ function readProvider(reader: Reader): ProviderConfig | undefined {
     case 'msg91': {
       reader.onlyKeys(['type', 'authKey', 'templateId', 'variables', 'sender', 'callbackToken', 'baseUrl', 'timeoutSeconds']);
       const variables: Record<string, string> = {};
-      const vars = reader.object_('variables');
+      const vars = reader.mapping('variables');
       if (vars) {
         for (const [key, value] of vars.entries()) {
           if (typeof value !== 'string') vars.problem(key, 'must be a string (placeholders {code}, {app}, {minutes}, {link})');
           else variables[key] = value;
+        }
+        for (const [key, value] of Object.entries(variables)) {
+          for (const problem of templateProblems(value)) if (!problem.includes('{code}')) vars.problem(key, problem);
         }
         if (!Object.values(variables).some((v) => v.includes('{code}'))) reader.problem('variables', 'one variable must carry {code}');
       } else {
@@ -346,7 +351,7 @@ function readTemplates(reader: Reader | undefined): CustomTemplates {
   if (!reader) return out;
   reader.onlyKeys([...CHANNELS]);
   for (const channel of CHANNELS) {
-    const byLocale = reader.object_(channel);
+    const byLocale = reader.mapping(channel);
     if (!byLocale) continue;
     for (const [locale, value] of byLocale.entries()) {
       if (!/^[a-zA-Z]{2,3}(?:[-_][a-zA-Z0-9]{2,8})*$/.test(locale)) {
@@ -355,7 +360,7 @@ function readTemplates(reader: Reader | undefined): CustomTemplates {
       }
       const key = normalizeLocale(locale);
       if (channel === 'email') {
-        const email = byLocale.object_(locale);
+        const email = byLocale.mapping(locale);
         if (!email) {
           if (value !== undefined && value !== null) continue;
           byLocale.problem(locale, 'must be a mapping with subject, text and optionally html');
@@ -415,7 +420,7 @@ function readOutbox(reader: Reader | undefined): OutboxOptions {
 function readApp(name: string, reader: Reader, providers: Record<string, ProviderConfig>, globalTemplates: CustomTemplates, problems: string[]): FileApp {
   reader.onlyKeys(['settings', 'routes', 'templates', 'apiKey']);
   const settings: Record<string, unknown> = {};
-  const settingsReader = reader.object_('settings');
+  const settingsReader = reader.mapping('settings');
   for (const [key, value] of settingsReader?.entries() ?? []) {
     if (!isSettingKey(key)) {
       settingsReader!.problem(key, 'is not a setting (docs/configuration.md lists them)');
@@ -428,7 +433,7 @@ function readApp(name: string, reader: Reader, providers: Record<string, Provide
       settingsReader!.problem(key, detail);
     }
   }
-  const routes = reader.object_('routes');
+  const routes = reader.mapping('routes');
   if (routes) {
     routes.onlyKeys([...CHANNELS]);
     for (const channel of CHANNELS) {
@@ -451,13 +456,13 @@ function readApp(name: string, reader: Reader, providers: Record<string, Provide
       const target = (colon === -1 ? channel : entry.slice(0, colon)) as Channel;
       const provider = colon === -1 ? entry : entry.slice(colon + 1);
       if ((target === 'email') !== (channel === 'email')) problems.push(`${where}: ${target} cannot stand in for ${channel} (one needs an email address, the other a phone number)`);
-      if (provider === 'log' || provider === 'dev-outbox') return;
+      if (BUILT_IN_PROVIDERS.includes(provider)) return;
       const config = providers[provider];
       if (!config) problems.push(`${where}: no provider named ${JSON.stringify(provider)} (configured: ${[...Object.keys(providers), 'log'].join(', ')})`);
       else if (!providerChannels(config).includes(target)) problems.push(`${where}: provider ${provider} does not send ${target}`);
     });
   }
-  const templates = readTemplates(reader.object_('templates'));
+  const templates = readTemplates(reader.mapping('templates'));
   const appHash = (settings.smsAppHash as string | null | undefined) ?? null;
   checkSmsLength(templates, `${reader.path}.templates`, name, appHash, problems);
   if (appHash) {
@@ -505,7 +510,7 @@ export function parseConfigDocument(document: unknown, path: string, env: NodeJS
       providersReader!.problem(name, `${name} is a built-in name; choose another`);
       continue;
     }
-    const reader = providersReader!.object_(name);
+    const reader = providersReader!.mapping(name);
     if (!reader) continue;
     const config = readProvider(reader);
     if (config) providers[name] = config;
@@ -521,7 +526,7 @@ export function parseConfigDocument(document: unknown, path: string, env: NodeJS
       appsReader!.problem(name, 'app names are 1-63 lower-case letters, digits, - or _');
       continue;
     }
-    const reader = appsReader!.object_(name) ?? new Reader({}, `apps.${name}`, problems);
+    const reader = appsReader!.mapping(name) ?? new Reader({}, `apps.${name}`, problems);
     apps[name] = readApp(name, reader, providers, templates, problems);
   }
 

@@ -20,7 +20,7 @@ function describeNetworkError(error: unknown): string {
 }
 
 /**
- * One provider HTTP call with built-in fetch, bounded by `timeoutMs` and by the caller's signal. Network
+ * One provider HTTP call with built-in fetch, bounded by `timeoutMs`. Network
  * errors and timeouts become transient `DeliveryError`s naming the provider; the answer itself (any status)
  * is returned for the provider to judge, since each documents its own error bodies.
  */
@@ -28,16 +28,14 @@ export async function providerFetch(
   provider: string,
   url: string,
   init: { method: string; headers: Record<string, string>; body?: string },
-  options: { timeoutMs: number; signal?: AbortSignal | undefined },
+  options: { timeoutMs: number },
 ): Promise<ProviderResponse> {
   const timeout = AbortSignal.timeout(options.timeoutMs);
-  const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
   let response: Response;
   try {
-    response = await fetch(url, { method: init.method, headers: init.headers, body: init.body, signal, redirect: 'error' });
+    response = await fetch(url, { method: init.method, headers: init.headers, body: init.body, signal: timeout, redirect: 'error' });
   } catch (error) {
     if (timeout.aborted) throw new DeliveryError(`${provider}: no answer within ${options.timeoutMs / 1000} s`, true);
-    if (options.signal?.aborted) throw new DeliveryError(`${provider}: send aborted`, true);
     throw new DeliveryError(`${provider}: request failed (${describeNetworkError(error)})`, true);
   }
   let text: string;

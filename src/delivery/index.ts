@@ -48,6 +48,7 @@ export class Delivery {
   private registry: ProviderRegistry;
   private file: FileConfig | undefined;
   private publicUrl: string;
+  private readonly report: OutboxHooks['report'];
   readonly worker: OutboxWorker;
 
   constructor(
@@ -66,11 +67,9 @@ export class Delivery {
       const ttlMs = Math.max(0, expiresAt - now) + RECEIPT_GRACE_MS;
       for (const id of ids) await this.store.putRecord(RECEIPT_NAMESPACE, `${provider}:${id}`, target, { ttlMs }, now);
     };
-    this.worker = new OutboxWorker(store, keyring, () => this.state(), { ...hooks, rememberReceipt }, clock, logger);
     this.report = hooks.report;
+    this.worker = new OutboxWorker(store, keyring, () => this.state(), { ...hooks, rememberReceipt }, clock, logger);
   }
-
-  private readonly report: OutboxHooks['report'];
 
   private state(): DeliveryState {
     const file = this.file;
@@ -136,10 +135,6 @@ export class Delivery {
     this.registry = buildRegistry(this.config, file, this.keyring, this.clock);
     // Give sends that hold the old providers time to finish before their pools close.
     setTimeout(() => void previous.close(), 120_000).unref();
-  }
-
-  providerNames(): string[] {
-    return this.registry.names();
   }
 
   /**

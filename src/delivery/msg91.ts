@@ -1,6 +1,7 @@
 import { constantTimeEqual } from '../core/codes.js';
 import type { DeliveryStatus } from '../core/verification.js';
 import { isTransientStatus, joinUrl, providerFetch, shortReason } from './http.js';
+import { fillPlaceholders } from './templates.js';
 import {
   CallbackAuthError,
   DeliveryError,
@@ -9,7 +10,6 @@ import {
   type OutboundMessage,
   type Receipt,
   type ReceiptHandler,
-  type SendOptions,
   type SendResult,
 } from './provider.js';
 
@@ -52,11 +52,11 @@ export class Msg91Provider implements DeliveryProvider {
     };
   }
 
-  async send(message: OutboundMessage, options: SendOptions = {}): Promise<SendResult> {
-    const values: Record<string, string> = { code: message.code, app: message.appName, minutes: String(message.minutes ?? ''), link: message.link ?? '' };
+  async send(message: OutboundMessage): Promise<SendResult> {
+    const values = { code: message.code, app: message.appName, minutes: String(message.minutes ?? ''), link: message.link ?? '' };
     const recipient: Record<string, string> = { mobiles: message.to.replace(/^\+/, '') };
     for (const [variable, template] of Object.entries(this.config.variables)) {
-      recipient[variable] = template.replace(/\{(code|app|minutes|link)\}/g, (_m, name: string) => values[name] ?? '');
+      recipient[variable] = fillPlaceholders(template, values);
     }
     const body: Record<string, unknown> = { template_id: this.config.templateId, short_url: '0', recipients: [recipient] };
     if (this.config.sender) body.sender = this.config.sender;
@@ -65,7 +65,7 @@ export class Msg91Provider implements DeliveryProvider {
       this.name,
       joinUrl(this.config.baseUrl, '/api/v5/flow'),
       { method: 'POST', headers: { authkey: this.config.authKey, 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify(body) },
-      { timeoutMs: this.config.timeoutMs, signal: options.signal },
+      { timeoutMs: this.config.timeoutMs },
     );
     const answer = (response.json ?? {}) as { type?: unknown; message?: unknown };
     if (response.status < 200 || response.status >= 300) {

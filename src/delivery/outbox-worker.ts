@@ -163,18 +163,6 @@ export class OutboxWorker {
     }
   }
 
-  /** Stops polling and waits (bounded) for the sends in flight, without claiming anything new. */
-  async stop(): Promise<void> {
-    this.running = false;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    const deadline = Date.now() + DRAIN_LIMIT_MS;
-    if (this.polling) await this.polling;
-    while (this.inFlight.size > 0 && Date.now() < deadline) {
-      await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now())).unref())]);
-    }
-  }
-
   private async report(lease: OutboxLease, update: DeliveryUpdate): Promise<void> {
     if (!isVerificationId(lease.reference)) return;
     try {

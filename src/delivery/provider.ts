@@ -32,11 +32,6 @@ export interface OutboundMessage {
   callbackUrl?: string;
 }
 
-export interface SendOptions {
-  /** Aborts the provider call (the per-provider timeout of the failover chain). */
-  signal?: AbortSignal;
-}
-
 export interface SendResult {
   /** What the provider said right away: most accept (`queued`/`sent`) and report the rest by callback. */
   status: Extract<DeliveryStatus, 'queued' | 'sent' | 'delivered'>;
@@ -87,7 +82,7 @@ export interface ReceiptHandler {
 export interface DeliveryProvider {
   readonly name: string;
   readonly channels: readonly Channel[];
-  send(message: OutboundMessage, options?: SendOptions): Promise<SendResult>;
+  send(message: OutboundMessage): Promise<SendResult>;
   /** Providers that report delivery receipts to `/v1/providers/NAME/callbacks`. */
   readonly receipts?: ReceiptHandler;
   /** Releases connections (SMTP pools) when the provider is replaced by a reload or at shutdown. */

@@ -5,6 +5,7 @@ import { deriveCallbackToken } from './callback-token.js';
 import { DevOutboxProvider } from './dev-outbox.js';
 import { LogProvider } from './log.js';
 import { Msg91Provider } from './msg91.js';
+import { NoopProvider } from './noop.js';
 import type { DeliveryProvider } from './provider.js';
 import { SmtpProvider } from './smtp.js';
 import { TwilioProvider } from './twilio.js';
@@ -17,10 +18,6 @@ export class ProviderRegistry {
 
   get(name: string): DeliveryProvider | undefined {
     return this.providers.get(name);
-  }
-
-  names(): string[] {
-    return [...this.providers.keys()];
   }
 
   /** Closes connection pools; called for a registry a reload replaced, once its sends have finished. */
@@ -47,6 +44,7 @@ export function createProvider(name: string, config: ProviderConfig, keyring: Ke
 export function buildRegistry(config: Config, file: FileConfig | undefined, keyring: Keyring, clock: () => number): ProviderRegistry {
   const providers = new Map<string, DeliveryProvider>();
   providers.set('log', new LogProvider(config.production));
+  providers.set('noop', new NoopProvider());
   if (config.devOutbox) providers.set('dev-outbox', new DevOutboxProvider(config.devOutbox));
   for (const [name, providerConfig] of Object.entries(file?.providers ?? {})) providers.set(name, createProvider(name, providerConfig, keyring, clock));
   return new ProviderRegistry(providers);

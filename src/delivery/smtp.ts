@@ -1,6 +1,6 @@
 import nodemailer, { type Transporter } from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
-import { DeliveryError, type DeliveryProvider, type OutboundMessage, type SendOptions, type SendResult } from './provider.js';
+import { DeliveryError, type DeliveryProvider, type OutboundMessage, type SendResult } from './provider.js';
 import { shortReason } from './http.js';
 
 export interface SmtpConfig {
@@ -54,7 +54,7 @@ export class SmtpProvider implements DeliveryProvider {
     this.domain = address.slice(address.lastIndexOf('@') + 1) || 'otpd.invalid';
   }
 
-  async send(message: OutboundMessage, options: SendOptions = {}): Promise<SendResult> {
+  async send(message: OutboundMessage): Promise<SendResult> {
     const mail = {
       from: this.config.from,
       to: message.to,
@@ -67,7 +67,7 @@ export class SmtpProvider implements DeliveryProvider {
     const sending = this.transport.sendMail(mail);
     let info: SMTPPool.SentMessageInfo;
     try {
-      info = await abortable(sending, options.signal, this.config.timeoutMs, this.name);
+      info = await withTimeout(sending, this.config.timeoutMs, this.name);
     } catch (error) {
       throw this.classify(error);
     }
@@ -88,22 +88,20 @@ export class SmtpProvider implements DeliveryProvider {
   }
 }
 
-/** Settles with `work`, or rejects when the signal aborts or the time runs out (the send itself cannot be recalled). */
-function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined, timeoutMs: number, name: string): Promise<T> {
+/**
+ * Settles with `work`, or rejects once the time runs out. nodemailer's own timeouts bound each socket
+ * phase; this bounds the whole send (the send itself cannot be recalled).
+ */
+function withTimeout<T>(work: Promise<T>, timeoutMs: number, name: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const fail = (reason: string) => reject(new DeliveryError(`${name}: ${reason}`, true));
-    const timer = setTimeout(() => fail(`SMTP server did not finish within ${timeoutMs / 1000} s`), timeoutMs);
-    const onAbort = () => fail('send aborted');
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const timer = setTimeout(() => reject(new DeliveryError(`${name}: SMTP server did not finish within ${timeoutMs / 1000} s`, true)), timeoutMs);
     work.then(
       (value) => {
         clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
         resolve(value);
       },
       (error: unknown) => {
         clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
         reject(error);
       },
     );

@@ -1,8 +1,9 @@
 /**
  * The shipped message texts, one entry per locale. Placeholders: `{code}`, `{app}`, `{minutes}` (minutes
  * left when the message is sent) and `{link}` (a one-tap link to the hosted page, when the verification has
- * one). SMS texts put the code first where the language allows, so a lock screen preview shows it; voice
- * texts say the code twice, and `{code}` there is read out digit by digit.
+ * one). SMS texts put the code first where the language allows, so a lock screen preview shows it, and keep
+ * to the GSM 03.38 alphabet where the language can (es and pt avoid á, ó, ç, ã), so they cost one segment;
+ * voice texts say the code twice, and `{code}` there is read out digit by digit.
  *
  * A config file may replace any of these per channel and locale (docs/delivery.md); otpd falls back from
  * `pt-BR` to `pt` to the app's default locale to `en`.
@@ -31,7 +32,7 @@ export const SHIPPED_TEMPLATES: Readonly<Record<string, LocaleTexts>> = {
     voiceLanguage: 'en-US',
   },
   es: {
-    sms: '{code} es tu código de verificación de {app}. Caduca en {minutes} min. No lo compartas.',
+    sms: '{code} es tu clave de acceso a {app}. Caduca en {minutes} min. No la compartas.',
     voice: 'Tu código de verificación de {app} es {code}. Repito: {code}.',
     emailSubject: 'Tu código de verificación de {app}',
     emailIntro: 'Tu código de verificación de {app} es:',
@@ -61,7 +62,7 @@ export const SHIPPED_TEMPLATES: Readonly<Record<string, LocaleTexts>> = {
     voiceLanguage: 'de-DE',
   },
   pt: {
-    sms: '{code} é o seu código de verificação do {app}. Expira em {minutes} min. Não o compartilhe.',
+    sms: '{code} é a sua senha de acesso ao {app}. Expira em {minutes} min. Nunca a compartilhe.',
     voice: 'O seu código de verificação do {app} é {code}. Repetindo: {code}.',
     emailSubject: 'O seu código de verificação do {app}',
     emailIntro: 'O seu código de verificação do {app} é:',

@@ -70,7 +70,8 @@ export function localeChain(locale: string | null | undefined, defaultLocale?: s
   return out;
 }
 
-function fill(template: string, values: Record<(typeof PLACEHOLDERS)[number], string>, escape: (s: string) => string = (s) => s): string {
+/** Replaces each placeholder once (values are never expanded again), escaping the values with `escape`. */
+export function fillPlaceholders(template: string, values: Record<(typeof PLACEHOLDERS)[number], string>, escape: (s: string) => string = (s) => s): string {
   return template.replace(PLACEHOLDER, (_match, name: (typeof PLACEHOLDERS)[number]) => escape(values[name]));
 }
 
@@ -152,14 +153,14 @@ export function renderMessage(input: TemplateInput): RenderedMessage {
 
   if (input.channel === 'email') {
     const { email, locale } = emailFor(input, chain);
-    const text = fill(email.text, values);
-    const html = email.html !== undefined ? fill(email.html, values, escapeHtml) : htmlFromText(fill(escapeHtml(email.text), values, escapeHtml));
-    return { text, subject: fill(email.subject, values), html, locale, voiceLanguage, segments: null };
+    const text = fillPlaceholders(email.text, values);
+    const html = email.html !== undefined ? fillPlaceholders(email.html, values, escapeHtml) : htmlFromText(fillPlaceholders(escapeHtml(email.text), values, escapeHtml));
+    return { text, subject: fillPlaceholders(email.subject, values), html, locale, voiceLanguage, segments: null };
   }
 
   const { template, locale } = textFor(input, input.channel, chain);
-  let text = fill(template, values);
-  const subject = fill(shippedFor(chain).texts.emailSubject, values);
+  let text = fillPlaceholders(template, values);
+  const subject = fillPlaceholders(shippedFor(chain).texts.emailSubject, values);
   if (input.channel === 'sms') {
     if (input.smsAppHash) text = `<#> ${text}\n${input.smsAppHash}`;
     return { text, subject, html: null, locale, voiceLanguage, segments: smsSegments(text) };

@@ -11,7 +11,6 @@ import {
   type OutboundMessage,
   type Receipt,
   type ReceiptHandler,
-  type SendOptions,
   type SendResult,
 } from './provider.js';
 
@@ -71,7 +70,7 @@ export class TwilioProvider implements DeliveryProvider {
     return apiKeySid && apiKeySecret ? basicAuth(apiKeySid, apiKeySecret) : basicAuth(accountSid, authToken);
   }
 
-  async send(message: OutboundMessage, options: SendOptions = {}): Promise<SendResult> {
+  async send(message: OutboundMessage): Promise<SendResult> {
     const form = new URLSearchParams();
     let resource: string;
     if (message.channel === 'voice') {
@@ -102,7 +101,7 @@ export class TwilioProvider implements DeliveryProvider {
       this.name,
       url,
       { method: 'POST', headers: { authorization: this.authorization(), 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, body: form.toString() },
-      { timeoutMs: this.config.timeoutMs, signal: options.signal },
+      { timeoutMs: this.config.timeoutMs },
     );
     const body = (response.json ?? {}) as { sid?: unknown; status?: unknown; code?: unknown; message?: unknown };
     if (response.status < 200 || response.status >= 300) {

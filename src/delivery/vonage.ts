@@ -10,7 +10,6 @@ import {
   type OutboundMessage,
   type Receipt,
   type ReceiptHandler,
-  type SendOptions,
   type SendResult,
 } from './provider.js';
 import { withToken } from './callback-token.js';
@@ -57,7 +56,7 @@ export class VonageProvider implements DeliveryProvider {
     };
   }
 
-  async send(message: OutboundMessage, options: SendOptions = {}): Promise<SendResult> {
+  async send(message: OutboundMessage): Promise<SendResult> {
     const form = new URLSearchParams({
       api_key: this.config.apiKey,
       api_secret: this.config.apiSecret,
@@ -72,7 +71,7 @@ export class VonageProvider implements DeliveryProvider {
       this.name,
       joinUrl(this.config.baseUrl, '/sms/json'),
       { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, body: form.toString() },
-      { timeoutMs: this.config.timeoutMs, signal: options.signal },
+      { timeoutMs: this.config.timeoutMs },
     );
     if (response.status < 200 || response.status >= 300) {
       throw new DeliveryError(`${this.name}: HTTP ${response.status}${response.text ? ` (${shortReason(response.text)})` : ''}`, isTransientStatus(response.status));

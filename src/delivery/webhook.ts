@@ -8,7 +8,6 @@ import {
   type OutboundMessage,
   type Receipt,
   type ReceiptHandler,
-  type SendOptions,
   type SendResult,
 } from './provider.js';
 import { signedHeaders, verifyProblem } from './standard-webhooks.js';
@@ -71,7 +70,7 @@ export class WebhookProvider implements DeliveryProvider {
     };
   }
 
-  async send(message: OutboundMessage, options: SendOptions = {}): Promise<SendResult> {
+  async send(message: OutboundMessage): Promise<SendResult> {
     const messageId = message.messageId ?? newId('msg');
     const event: WebhookMessageEvent = {
       type: 'otp.message',
@@ -96,7 +95,7 @@ export class WebhookProvider implements DeliveryProvider {
     };
     const body = JSON.stringify(event);
     const headers = { 'content-type': 'application/json', accept: 'application/json', ...signedHeaders(this.config.secret, messageId, Math.floor(this.clock() / 1000), body) };
-    const response = await providerFetch(this.name, this.config.url, { method: 'POST', headers, body }, { timeoutMs: this.config.timeoutMs, signal: options.signal });
+    const response = await providerFetch(this.name, this.config.url, { method: 'POST', headers, body }, { timeoutMs: this.config.timeoutMs });
     if (response.status < 200 || response.status >= 300) {
       throw new DeliveryError(`${this.name}: HTTP ${response.status}${response.text ? ` (${shortReason(response.text)})` : ''}`, isTransientStatus(response.status));
     }

@@ -21,11 +21,12 @@ function tokenMatches(presented: string, expected: string): boolean {
  * The route needs no API key; OTPD_METRICS_TOKEN, when set, makes it require that bearer token.
  */
 const metricsRoute: FastifyPluginAsync<{ metrics: Metrics }> = async (app, { metrics }) => {
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     // The route pattern, never the raw URL: ids in paths would make one series per request.
     const route = request.routeOptions.url ?? '(unmatched)';
     metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
     metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+    done();
   });
 
   // Runs before any error handler, the dialects' own included, so every surface's limit refusals count.

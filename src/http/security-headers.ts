@@ -13,13 +13,14 @@ import type { FastifyPluginAsync } from 'fastify';
  * `X-Content-Type-Options`, `Referrer-Policy` and `Cache-Control` are set in app.ts for every answer.
  */
 const securityHeaders: FastifyPluginAsync<{ publicUrl: () => string }> = async (app, { publicUrl }) => {
-  app.addHook('onSend', async (_request, reply, payload) => {
+  // `done` rather than a promise: this runs for every answer.
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (!reply.hasHeader('Content-Security-Policy')) {
       reply.header('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");
       if (!reply.hasHeader('X-Frame-Options')) reply.header('X-Frame-Options', 'DENY');
     }
     if (publicUrl().startsWith('https://')) reply.header('Strict-Transport-Security', 'max-age=63072000; includeSubDomains');
-    return payload;
+    done(null, payload);
   });
 };
 

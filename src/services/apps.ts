@@ -50,6 +50,7 @@ function newApiKey(): string {
 /** Apps (tenants), their settings and API keys. */
 export class AppsService {
   private readonly keyCache = new Map<string, { principal: Principal | undefined; until: number }>();
+  private readonly appCache = new Map<string, { app: AppRecord | undefined; until: number }>();
 
   constructor(
     private readonly store: Store,
@@ -146,6 +147,7 @@ export class AppsService {
     const next: AppRecord = { ...app, settings: applySettings(app.settings, changes), updatedAt: this.clock() };
     await this.store.updateApp(next);
     this.keyCache.clear();
+    this.appCache.clear();
     return next;
   }
 
@@ -159,6 +161,7 @@ export class AppsService {
     }
     await this.store.deleteApp(app.id);
     this.keyCache.clear();
+    this.appCache.clear();
   }
 
   async createKey(appName: string): Promise<IssuedKey> {
@@ -176,6 +179,22 @@ export class AppsService {
   async revokeKey(keyId: string): Promise<void> {
     if (!(await this.store.revokeApiKey(keyId, this.clock()))) throw new OtpdError('NOT_FOUND', `no active API key with id "${keyId}"`);
     this.keyCache.clear();
+    this.appCache.clear();
+  }
+
+  /**
+   * An app by id for background work (the outbox sends a message per create), trusted for KEY_CACHE_MS
+   * like an API key's app: a change made by another process reaches this one within that time, one made
+   * here at once.
+   */
+  async byId(appId: string): Promise<AppRecord | undefined> {
+    const now = this.clock();
+    const cached = this.appCache.get(appId);
+    if (cached && cached.until > now) return cached.app;
+    const app = await this.store.getApp(appId);
+    if (this.appCache.size > 10_000) this.appCache.clear();
+    this.appCache.set(appId, { app, until: now + KEY_CACHE_MS });
+    return app;
   }
 
   /** The app and key id behind an API key, or undefined for an unknown or revoked key. */

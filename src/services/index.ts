@@ -82,7 +82,7 @@ export function createServices(deps: ServiceDependencies): Services {
     store,
     deps.keyring,
     {
-      app: (appId) => store.getApp(appId),
+      app: (appId) => apps.byId(appId),
       verification: (appId, id) => store.getVerification(appId, id),
       report: (appId, id, update) => verifications!.recordDeliveryStatus(appId, id, update),
     },

@@ -41,8 +41,9 @@ export class PumpingGuard {
 
   /** Refuses a number outside the app's country allow-list (a 400 naming `to`; nothing is counted). */
   assertCountryAllowed(app: AppRecord, channel: Channel, to: string): void {
-    if (!isPhoneChannel(channel)) return;
-    const { allowed, country } = countryAllowed(app.settings.allowedCountries ?? [], to);
+    // No allow-list allows every country: no need to look the number's country up (libphonenumber is costly).
+    if (!isPhoneChannel(channel) || (app.settings.allowedCountries ?? []).length === 0) return;
+    const { allowed, country } = countryAllowed(app.settings.allowedCountries, to);
     if (allowed) return;
     const message = country === undefined
       ? `this number belongs to no known country, and this app sends only to ${app.settings.allowedCountries.join(', ')}`

@@ -21,11 +21,11 @@ describe('otpd verifications', () => {
     await server.server.services.drain();
     const api = await server.request('GET', `/v1/verifications/${created.body.id}`);
 
-    const json = runCli(['verifications', 'get', created.body.id, '--json'], env);
+    const json = (await runCli(['verifications', 'get', created.body.id, '--json'], env));
     assert.equal(json.code, 0, json.stderr);
     assert.deepEqual(JSON.parse(json.stdout), api.body);
 
-    const plain = runCli(['verifications', 'get', created.body.id], env);
+    const plain = (await runCli(['verifications', 'get', created.body.id], env));
     assert.equal(plain.code, 0, plain.stderr);
     assert.match(plain.stdout, new RegExp(`^id +${created.body.id}$`, 'm'));
     assert.match(plain.stdout, /^status +pending$/m);
@@ -36,20 +36,20 @@ describe('otpd verifications', () => {
   it('cancel stops the code working; a second cancel and unknown ids or apps fail with exit 1 and a clear message', async () => {
     const created = await server.request('POST', '/v1/verifications', { to: '+15555550302' });
     const code = await server.codeFor(created.body.id);
-    const canceled = runCli(['verifications', 'cancel', created.body.id, '--json'], env);
+    const canceled = (await runCli(['verifications', 'cancel', created.body.id, '--json'], env));
     assert.equal(canceled.code, 0, canceled.stderr);
     assert.equal(JSON.parse(canceled.stdout).status, 'canceled');
     const check = await server.request('POST', `/v1/verifications/${created.body.id}/check`, { code });
     assert.equal(check.body.valid, false);
     assert.equal(check.body.status, 'canceled');
 
-    const again = runCli(['verifications', 'cancel', created.body.id], env);
+    const again = (await runCli(['verifications', 'cancel', created.body.id], env));
     assert.equal(again.code, 1);
     assert.match(again.stderr, /is canceled; only a pending verification can be canceled/);
-    const unknown = runCli(['verifications', 'get', 've_doesnotexist'], env);
+    const unknown = (await runCli(['verifications', 'get', 've_doesnotexist'], env));
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /no verification ve_doesnotexist/);
-    const otherApp = runCli(['verifications', 'get', created.body.id, '--app', 'nosuchapp'], env);
+    const otherApp = (await runCli(['verifications', 'get', created.body.id, '--app', 'nosuchapp'], env));
     assert.equal(otherApp.code, 1);
     assert.match(otherApp.stderr, /no app named "nosuchapp"/);
   });

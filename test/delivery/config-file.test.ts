@@ -21,7 +21,7 @@ function problems(document: unknown, env: Record<string, string> = {}): string[]
 }
 
 describe('config file validation', () => {
-  it('accepts a full file and fills defaults; secrets come from ${ENV} references', () => {
+  it('accepts a full file and fills defaults; secrets come from ${ENV} references', async () => {
     const file = parseConfigDocument(
       {
         providers: {
@@ -42,7 +42,7 @@ describe('config file validation', () => {
     assert.equal(file.outbox.maxTries, 5);
   });
 
-  it('names the path and the rule of every problem, all at once', () => {
+  it('names the path and the rule of every problem, all at once', async () => {
     const found = problems({
       providers: {
         'twilio-main': { type: 'twilio', accountSid: 'AC1', authToken: '${TWILIO_AUTH_TOKEN}', from: '555', baseUrl: 'ftp://x' },
@@ -79,14 +79,14 @@ describe('config file validation', () => {
     for (const text of expected) assert.ok(found.some((p) => p.startsWith(text)), `missing "${text}" in:\n${found.join('\n')}`);
   });
 
-  it('checks SMS length: at most 10 segments, and 140 bytes with an SMS Retriever hash', () => {
+  it('checks SMS length: at most 10 segments, and 140 bytes with an SMS Retriever hash', async () => {
     const long = problems({ templates: { sms: { en: '{code} ' + 'x'.repeat(1600) } } });
     assert.match(long.join('\n'), /^templates\.sms\.en: renders to 11 GSM-7 segments; at most 10 are sent$/m);
     const hashed = problems({ apps: { shop: { settings: { smsAppHash: 'FA+9qCX9VSu' }, templates: { sms: { hi: '{code} आपका सत्यापन कोड है। इसे किसी से साझा न करें। {app}' } } } } });
     assert.match(hashed.join('\n'), /^apps\.shop\.templates\.sms\.hi: with the SMS Retriever hash it is \d+ bytes \(UCS-2\); Android reads at most 140$/m);
   });
 
-  it('OTPD_CONFIG problems stop the start with the variable, the file and the path', () => {
+  it('OTPD_CONFIG problems stop the start with the variable, the file and the path', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'otpd-cfg-'));
     try {
       const path = join(dir, 'otpd.yaml');
@@ -101,7 +101,7 @@ describe('config file validation', () => {
       writeFileSync(join(dir, 'otpd.json'), JSON.stringify({ outbox: { maxTries: 2 } }));
       assert.equal(loadConfig({ OTPD_CONFIG: join(dir, 'otpd.json'), OTPD_DATABASE: join(dir, 'db'), OTPD_SECRET: TEST_SECRET }).file?.outbox.maxTries, 2, '.json files are JSON');
 
-      const cli = runCli(['serve'], { OTPD_CONFIG: path, OTPD_DATABASE: join(dir, 'db'), OTPD_SECRET: TEST_SECRET, OTPD_PORT: '0' });
+      const cli = (await runCli(['serve'], { OTPD_CONFIG: path, OTPD_DATABASE: join(dir, 'db'), OTPD_SECRET: TEST_SECRET, OTPD_PORT: '0' }));
       assert.equal(cli.code, 2);
       assert.match(cli.stderr, /OTPD_CONFIG \(.*otpd\.yaml\): cannot parse it/);
     } finally {

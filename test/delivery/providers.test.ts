@@ -243,8 +243,8 @@ for (const backend of BACKENDS) {
       assert.match(request.json.data.messageId, /^msg_/);
       assert.equal(request.json.data.verificationId, created.id);
       assert.equal(request.json.data.locale, 'pt', 'pt-BR falls back to the shipped pt');
-      assert.match(request.json.data.text, /é o seu código de verificação do hook/);
-      assert.deepEqual(request.json.data.segments, { encoding: 'UCS-2', segments: 2 });
+      assert.match(request.json.data.text, /é a sua senha de acesso ao hook/);
+      assert.deepEqual(request.json.data.segments, { encoding: 'GSM-7', segments: 1 });
       await approves(KEYS.hook, created.id, request.json.data.code);
       const sent = await deliveryIs(KEYS.hook, created.id, 'sent');
       assert.equal(sent.delivery.provider, 'hook-a');

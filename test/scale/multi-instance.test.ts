@@ -91,7 +91,7 @@ describe('two otpd processes on one Redis', () => {
   });
 
   it('shares the per-key hourly quota between instances', async () => {
-    const created = runCli(['apps', 'create', 'quota-app', '--api-calls-per-hour', '10', '--json'], env);
+    const created = (await runCli(['apps', 'create', 'quota-app', '--api-calls-per-hour', '10', '--json'], env));
     assert.equal(created.code, 0, created.stderr);
     const { apiKey } = JSON.parse(created.stdout);
     const results = await Promise.all(Array.from({ length: 16 }, (_, i) => call(servers()[i % 2]!, 'GET', '/v1/verifications/ve_none', apiKey)));

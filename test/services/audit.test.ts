@@ -133,19 +133,19 @@ for (const backend of STORE_BACKENDS) {
 
     it('otpd audit prints an app\'s log, filtered, as text or JSON lines', async () => {
       await services.audit.flush();
-      const json = runCli(['audit', '--app', 'context-audited', '--event', 'verification.canceled', '--json'], env);
+      const json = (await runCli(['audit', '--app', 'context-audited', '--event', 'verification.canceled', '--json'], env));
       assert.equal(json.code, 0, json.stderr);
       const lines = json.stdout.trim().split('\n').map((line) => JSON.parse(line));
       assert.deepEqual(lines.map((l) => l.resource), ['ve_y', 've_x']);
       assert.equal(lines[1].ip, '203.0.113.9');
-      const text = runCli(['audit', '--app', 'context-audited', '--limit', '1'], env);
+      const text = (await runCli(['audit', '--app', 'context-audited', '--limit', '1'], env));
       assert.equal(text.code, 0, text.stderr);
       assert.equal(text.stdout.trim().split('\n').length, 1);
       assert.match(text.stdout, /verification\.canceled|app\.created/);
-      const bad = runCli(['audit', '--app', 'context-audited', '--event', 'nope'], env);
+      const bad = (await runCli(['audit', '--app', 'context-audited', '--event', 'nope'], env));
       assert.equal(bad.code, 1);
       assert.match(bad.stderr, /event: must be one of/);
-      assert.match(runCli(['audit', '--since', 'yesterday'], env).stderr, /--since: must be an ISO 8601/);
+      assert.match((await runCli(['audit', '--since', 'yesterday'], env)).stderr, /--since: must be an ISO 8601/);
     });
   });
 }

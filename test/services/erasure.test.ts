@@ -95,7 +95,7 @@ for (const backend of STORE_BACKENDS) {
       const id = await verification(person, true);
       await t.server.services.drain();
       await t.server.services.audit.flush();
-      const result = runCli(['erase', '--to', person, '--json'], { ...env, OTPD_DATABASE: join(t.dir, 'otpd.db'), OTPD_SECRET: TEST_SECRET, OTPD_LOG_LEVEL: 'silent' });
+      const result = (await runCli(['erase', '--to', person, '--json'], { ...env, OTPD_DATABASE: join(t.dir, 'otpd.db'), OTPD_SECRET: TEST_SECRET, OTPD_LOG_LEVEL: 'silent' }));
       assert.equal(result.code, 0, result.stderr);
       const report = JSON.parse(result.stdout) as { erased: { app: string; verifications: number; auditEntries: number }[] };
       const defaultApp = report.erased.find((r) => r.app === 'default')!;
@@ -103,7 +103,7 @@ for (const backend of STORE_BACKENDS) {
       assert.ok(defaultApp.auditEntries >= 2);
       assert.equal((await t.request('GET', `/v1/verifications/${id}`)).status, 404);
       assert.deepEqual(await audit(`&verificationId=${id}`), []);
-      const bad = runCli(['erase', '--to', '12345'], { ...env, OTPD_DATABASE: join(t.dir, 'otpd.db'), OTPD_SECRET: TEST_SECRET });
+      const bad = (await runCli(['erase', '--to', '12345'], { ...env, OTPD_DATABASE: join(t.dir, 'otpd.db'), OTPD_SECRET: TEST_SECRET }));
       assert.equal(bad.code, 1);
       assert.match(bad.stderr, /to: must be an E\.164 phone number/);
     });

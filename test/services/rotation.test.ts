@@ -156,18 +156,18 @@ for (const backend of BACKENDS) {
       assert.equal(Keyring.kidOf(busy!.value.blob), keyring.currentKid);
     });
 
-    it('otpd secrets rotate reads the secrets from files and prints its report', () => {
+    it('otpd secrets rotate reads the secrets from files and prints its report', async () => {
       const secretFile = join(dir, 'secret');
       const previousFile = join(dir, 'previous');
       writeFileSync(secretFile, NEW + '\n', { mode: 0o600 });
       writeFileSync(previousFile, OLD + '\n', { mode: 0o600 });
-      const result = runCli(['secrets', 'rotate', '--json'], { ...env, OTPD_SECRET_FILE: secretFile, OTPD_SECRET_PREVIOUS_FILE: previousFile });
+      const result = (await runCli(['secrets', 'rotate', '--json'], { ...env, OTPD_SECRET_FILE: secretFile, OTPD_SECRET_PREVIOUS_FILE: previousFile }));
       assert.equal(result.code, 0, result.stderr);
       const report = JSON.parse(result.stdout) as { currentKid: string; namespaces: { namespace: string; rewrapped: number }[] };
       assert.equal(report.currentKid, new Keyring(NEW).currentKid);
       assert.ok(report.namespaces.every((ns) => ns.rewrapped === 0));
       assert.ok(!result.stdout.includes(NEW) && !result.stderr.includes(NEW), 'the secret is never printed');
-      const webhook = runCli(['secrets', 'webhook', 'rotating', '--json'], { ...env, OTPD_SECRET_FILE: secretFile });
+      const webhook = (await runCli(['secrets', 'webhook', 'rotating', '--json'], { ...env, OTPD_SECRET_FILE: secretFile }));
       assert.equal(webhook.code, 0, webhook.stderr);
       assert.equal(JSON.parse(webhook.stdout).secret, webhookSecret);
     });
@@ -178,7 +178,7 @@ describe('secrets from files (OTPD_SECRET_FILE)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'otpd-secret-file-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('reads and trims the file; refuses both forms at once, a missing or empty file, without showing the secret', () => {
+  it('reads and trims the file; refuses both forms at once, a missing or empty file, without showing the secret', async () => {
     const file = join(dir, 'secret');
     writeFileSync(file, `  ${NEW}\n`);
     const config = loadConfig({ OTPD_DATABASE: join(dir, 'otpd.db'), OTPD_SECRET_FILE: file });
@@ -204,7 +204,7 @@ describe('secrets from files (OTPD_SECRET_FILE)', () => {
     assert.match(problems({ OTPD_SECRET: NEW, OTPD_SECRET_PREVIOUS_FILE: join(dir, 'missing') }).join('\n'), /OTPD_SECRET_PREVIOUS_FILE: cannot read/);
   });
 
-  it('validates the webhook retry schedule and timeout', () => {
+  it('validates the webhook retry schedule and timeout', async () => {
     const base = { OTPD_DATABASE: join(dir, 'otpd.db'), OTPD_SECRET: NEW };
     assert.deepEqual(loadConfig({ ...base, OTPD_WEBHOOK_RETRY_SCHEDULE: '100ms, 5s,2m,1h' }).webhookRetryScheduleMs, [100, 5_000, 120_000, 3_600_000]);
     assert.equal(loadConfig(base).webhookRetryScheduleMs.length, 7);

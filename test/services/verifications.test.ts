@@ -56,6 +56,8 @@ describe('verifications service with a controlled clock', () => {
 
   it('resend moves expiry by the verification\'s own ttl and keeps the code length', async () => {
     const v = await services.verifications.create(app, { to: '+15555552003', ttl: 120, codeLength: 8 });
+    // Sent before the resend: a resend replaces a message still waiting in the outbox (docs/delivery.md).
+    await codeOf(v.id);
     now += 31_000;
     const resent = await services.verifications.resend(app, v.id);
     assert.equal(resent.expiresAt, now + 120_000);

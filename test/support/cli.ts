@@ -1,12 +1,31 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
-const CLI = ['--import', 'tsx', 'src/cli/index.ts'];
+/**
+ * `npm test` builds dist/ first and says so with OTPD_TEST_DIST=1: the CLI then starts from the compiled
+ * files (a second instead of several through tsx). A single test file run by hand uses the sources.
+ */
+const CLI = process.env.OTPD_TEST_DIST === '1' ? ['dist/cli/index.js'] : ['--import', 'tsx', 'src/cli/index.ts'];
 
-/** Runs `otpd ARGS` (from source, through tsx) and returns its exit code and output. */
-export function runCli(args: string[], env: Record<string, string>): { code: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, [...CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60_000 });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+/**
+ * Runs `otpd ARGS` and resolves with its exit code and output. Asynchronous on purpose: a synchronous
+ * spawn would freeze this process's event loop, and with it the group commit of any in-process test
+ * server holding the SQLite write lock that the command is waiting for.
+ */
+export function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [...CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(killer);
+      resolve({ code, stdout, stderr });
+    });
+  });
 }
 
 export interface ServerProcess {

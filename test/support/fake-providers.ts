@@ -1,6 +1,7 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { waitFor } from './redis-process.js';
 
 /**
  * Loopback stand-ins for the SMS/voice/WhatsApp providers otpd talks to, each answering the documented
@@ -222,20 +223,11 @@ export class FakeProviders {
   }
 }
 
-/** Waits (bounded) until `condition` holds, polling every 20 ms. */
+/** Waits (bounded, polling every 20 ms) until `condition` gives a value, and returns it. */
 export async function until<T>(what: string, condition: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await condition();
-      if (value) return value;
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
+  let found: T | undefined | false;
+  await waitFor(what, async () => Boolean((found = await condition())), timeoutMs, 20);
+  return found as T;
 }
 
 // --- callbacks, as each provider sends them -------------------------------------------------------------

@@ -70,6 +70,10 @@ async function servePrimary(workers: number): Promise<void> {
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  // Each worker reloads OTPD_CONFIG on SIGHUP; the primary only passes the signal on.
+  process.on('SIGHUP', () => {
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGHUP');
+  });
 }
 
 export function registerServe(program: Command): void {

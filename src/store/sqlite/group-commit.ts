@@ -1,4 +1,4 @@
-import type { Database } from 'better-sqlite3';
+import type { Database, Statement } from 'better-sqlite3';
 import { OtpdError } from '../../errors.js';
 
 interface Waiter {
@@ -11,27 +11,46 @@ interface Waiter {
  * that commits on the next `setImmediate`. A write's promise resolves only after COMMIT, so an HTTP reply
  * is never sent for data a crash could still lose, and one fsync is shared by every request of the turn.
  *
- * Each write runs in its own SAVEPOINT (better-sqlite3 nests `db.transaction()` that way), so a write that
- * throws rolls back only itself, not its neighbours in the batch.
+ * Each write runs in its own SAVEPOINT, so a write that throws rolls back only itself, not its neighbours in
+ * the batch.
  */
 export class GroupCommit {
   private waiters: Waiter[] = [];
   private open = false;
+  /** Prepared once: `db.transaction(work)` would build four wrapper functions for every write. */
+  private readonly savepoint: Statement;
+  private readonly release: Statement;
+  private readonly rollbackTo: Statement;
+  private readonly begin: Statement;
+  private readonly commitStatement: Statement;
 
-  constructor(private readonly db: Database) {}
+  constructor(private readonly db: Database) {
+    this.begin = db.prepare('BEGIN IMMEDIATE');
+    this.commitStatement = db.prepare('COMMIT');
+    this.savepoint = db.prepare('SAVEPOINT otpd_write');
+    this.release = db.prepare('RELEASE otpd_write');
+    this.rollbackTo = db.prepare('ROLLBACK TO otpd_write');
+  }
 
   run<T>(work: () => T): Promise<T> {
     if (!this.open) {
       // IMMEDIATE takes the write lock now, so reads inside `work` and the write that follows them are one
       // atomic step even with other processes on the same file (busy_timeout makes them wait their turn).
-      this.db.exec('BEGIN IMMEDIATE');
+      this.begin.run();
       this.open = true;
       setImmediate(() => this.commit());
     }
     let result: T;
+    this.savepoint.run();
     try {
-      result = this.db.transaction(work)();
+      result = work();
+      this.release.run();
     } catch (error) {
+      // Undoes this write alone; the savepoint is then released so the batch's transaction goes on.
+      if (this.db.inTransaction) {
+        this.rollbackTo.run();
+        this.release.run();
+      }
       return Promise.reject(error);
     }
     return new Promise<T>((resolve, reject) => {
@@ -44,7 +63,7 @@ export class GroupCommit {
     this.waiters = [];
     this.open = false;
     try {
-      this.db.exec('COMMIT');
+      this.commitStatement.run();
     } catch (error) {
       try {
         this.db.exec('ROLLBACK');

@@ -1,0 +1,79 @@
+/**
+ * One measurement: a warm-up, then a fixed-time autocannon run at N connections, with the server's CPU time
+ * read from /proc before and after (src: bench/lib/processes.ts).
+ */
+import autocannon, { type RequestSpec, type Result } from 'autocannon';
+import { cpuSince, cpuSnapshot } from './processes.js';
+
+export interface LoadSpec {
+  url: string;
+  connections: number;
+  durationSeconds: number;
+  warmupSeconds: number;
+  /** The request, or a function that fills in each one (called once per request, before it is sent). */
+  method: string;
+  path: string;
+  headers?: Record<string, string>;
+  body?: string;
+  next?: (request: { path?: string; body?: string | Buffer }) => void;
+  /** Status codes that count as a correct answer (anything else is an error). */
+  expect: number[];
+}
+
+export interface Measurement {
+  requests: number;
+  seconds: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  statuses: Record<string, number>;
+  /** Server CPU (user + system, all its processes) during the measured run. */
+  cpuSeconds: number;
+  cpuMicrosPerRequest: number;
+}
+
+async function fire(spec: LoadSpec, seconds: number): Promise<Result> {
+  const request: RequestSpec = {
+    method: spec.method,
+    path: spec.path,
+    headers: { 'content-type': 'application/json', ...spec.headers },
+    ...(spec.body === undefined ? {} : { body: spec.body }),
+    ...(spec.next
+      ? {
+          setupRequest: (raw) => {
+            spec.next!(raw);
+            return raw;
+          },
+        }
+      : {}),
+  };
+  return autocannon({ url: spec.url, connections: spec.connections, duration: seconds, timeout: 10, requests: [request] });
+}
+
+/** Runs the warm-up, then the measured run of `serverPid`'s process tree. */
+export async function measure(spec: LoadSpec, serverPid: number): Promise<Measurement> {
+  if (spec.warmupSeconds > 0) await fire(spec, spec.warmupSeconds);
+  const before = cpuSnapshot(serverPid);
+  const result = await fire(spec, spec.durationSeconds);
+  const cpuSeconds = cpuSince(serverPid, before);
+  const statuses: Record<string, number> = {};
+  let unexpected = 0;
+  for (const [status, { count }] of Object.entries(result.statusCodeStats ?? {})) {
+    statuses[status] = count;
+    if (!spec.expect.includes(Number(status))) unexpected += count;
+  }
+  const requests = result.requests.total;
+  const seconds = result.duration;
+  return {
+    requests,
+    seconds,
+    rps: requests / seconds,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: unexpected + result.errors + result.timeouts,
+    statuses,
+    cpuSeconds,
+    cpuMicrosPerRequest: requests > 0 ? (cpuSeconds * 1e6) / requests : 0,
+  };
+}

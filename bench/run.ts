@@ -1,0 +1,482 @@
+/**
+ * `npm run bench`: otpd's throughput against a bare Fastify echo (the ceiling) and a peer (better-auth's
+ * phone-number OTP plugin), all on loopback, with autocannon at 100 connections for a fixed time each.
+ * docs/performance.md explains the method and keeps the latest table.
+ *
+ *   npm run bench -- [--duration 5] [--warmup 1] [--connections 100] [--only LIST] [--no-save] [--cpu-prof]
+ *
+ * `--only` takes comma-separated parts of scenario ids (`echo`, `sqlite`, `redis-2w`, `peer`,
+ * `check-right`, `native-create@redis`, …); a scenario runs when its id contains one of them.
+ * otpd runs from dist/ (`otpd serve`, built first when src/ is newer), every feature on as shipped: audit
+ * log, metrics, rate limits, the outbox, JSON request logs (to /dev/null). Writes the table as JSON to
+ * bench/results/DATE-MACHINE.json. `--cpu-prof` runs the otpd servers under `node --cpu-prof` (profiles in
+ * bench/results/profiles/, not kept in git) and prints each one's functions with the most self time.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, hostname, platform, release, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { selfTimes } from './lib/cpuprofile.js';
+import { measure, type LoadSpec, type Measurement } from './lib/load.js';
+import { OtpdUnderTest, REDIS_URL, totpNow, type OtpdTarget, type PooledCode, type PooledFactor } from './lib/otpd.js';
+import { cpuSince, cpuSnapshot, freePort, startProcess, type ServerProcess } from './lib/processes.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+interface Options {
+  durationSeconds: number;
+  warmupSeconds: number;
+  connections: number;
+  only: string[];
+  save: boolean;
+  /** Profile the otpd servers (`node --cpu-prof`) into bench/results/profiles/ and print their hot spots. */
+  profile: boolean;
+}
+
+function parseArgs(argv: string[]): Options {
+  const options: Options = { durationSeconds: 5, warmupSeconds: 1, connections: 100, only: [], save: true, profile: false };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const value = () => {
+      const next = argv[++i];
+      if (next === undefined) throw new Error(`${arg} needs a value`);
+      return next;
+    };
+    const number = (min: number, max: number) => {
+      const n = Number(value());
+      if (!Number.isFinite(n) || n < min || n > max) throw new Error(`${arg}: must be a number from ${min} to ${max}`);
+      return n;
+    };
+    if (arg === '--duration') options.durationSeconds = number(1, 600);
+    else if (arg === '--warmup') options.warmupSeconds = number(0, 60);
+    else if (arg === '--connections') options.connections = number(1, 1000);
+    else if (arg === '--only') options.only = value().split(',').map((s) => s.trim()).filter(Boolean);
+    else if (arg === '--no-save') options.save = false;
+    else if (arg === '--cpu-prof') options.profile = true;
+    else if (arg === '--help' || arg === '-h') {
+      process.stdout.write('npm run bench -- [--duration S] [--warmup S] [--connections N] [--only id,part,...] [--no-save] [--cpu-prof]\n');
+      process.exit(0);
+    } else throw new Error(`unknown argument ${arg} (see --help)`);
+  }
+  return options;
+}
+
+/** One line of the table. */
+interface Row {
+  id: string;
+  scenario: string;
+  /** What the row is compared with on the peer: its send, its verify, or nothing comparable. */
+  peer: 'send' | 'verify' | null;
+  measurement: Measurement;
+  /** Anything that makes the row less than a clean measurement (a pool that ran out). */
+  note?: string;
+}
+
+const options = parseArgs(process.argv.slice(2));
+const rows: Row[] = [];
+const wanted = (id: string) => options.only.length === 0 || options.only.some((part) => id.includes(part));
+const log = (line: string) => process.stderr.write(line + '\n');
+
+function load(url: string, spec: Omit<LoadSpec, 'url' | 'connections' | 'durationSeconds' | 'warmupSeconds'>): LoadSpec {
+  return { url, connections: options.connections, durationSeconds: options.durationSeconds, warmupSeconds: options.warmupSeconds, ...spec };
+}
+
+async function record(id: string, scenario: string, peer: Row['peer'], server: ServerProcess, spec: LoadSpec, note?: () => string | undefined): Promise<void> {
+  log(`  ${id} ...`);
+  const measurement = await measure(spec, server.pid);
+  const text = note?.();
+  rows.push({ id, scenario, peer, measurement, ...(text ? { note: text } : {}) });
+  log(`    ${Math.round(measurement.rps)} req/s, p99 ${measurement.p99} ms, ${Math.round(measurement.cpuMicrosPerRequest)} µs CPU/req, errors ${measurement.errors}${text ? ` (${text})` : ''}`);
+}
+
+/** Requests one pool must cover: the measured run and its warm-up at `rate`, with a margin. */
+function poolSize(rate: number): number {
+  return Math.ceil(rate * (options.durationSeconds + options.warmupSeconds) * 1.3) + 500;
+}
+
+/** Hands out pool entries in order; counts how often it had to start over (a pool too small). */
+class Cursor<T> {
+  private index = 0;
+  /** `uses`: how many requests one entry may serve as intended (wrong codes: up to maxAttempts - 1). */
+  constructor(
+    private readonly items: T[],
+    private readonly uses = 1,
+  ) {}
+  next(): T {
+    return this.items[this.index++ % this.items.length]!;
+  }
+  overrun(): string | undefined {
+    const capacity = this.items.length * this.uses;
+    return this.index > capacity ? `pool of ${this.items.length} ran out: ${this.index - capacity} requests reused an entry beyond its ${this.uses} use(s)` : undefined;
+  }
+}
+
+/**
+ * Waits until the server's CPU use falls under 8% of a core over half a second (its outbox and audit have
+ * caught up; an idle server polls its outbox and uses 1-3%), at most 30 s.
+ */
+async function settle(server: ServerProcess): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const before = cpuSnapshot(server.pid);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    if (cpuSince(server.pid, before) <= 0.04) return;
+  }
+  log('    (the server did not fall quiet within 30 s)');
+}
+
+// --- the ceiling -------------------------------------------------------------------------------------
+
+async function echo(): Promise<void> {
+  if (!wanted('echo')) return;
+  log('bare Fastify echo');
+  const port = await freePort();
+  const server = await startProcess({ name: 'echo', args: ['bench/servers/echo.mjs'], env: { ...process.env, PORT: String(port) }, url: `http://127.0.0.1:${port}`, readyPath: '/', cwd: ROOT });
+  try {
+    await record('echo', 'bare Fastify JSON echo', null, server, load(server.url, { method: 'POST', path: '/echo', body: JSON.stringify({ to: '+15550000000', code: '123456' }), expect: [200] }));
+  } finally {
+    await server.stop();
+  }
+}
+
+// --- otpd ------------------------------------------------------------------------------------------
+
+async function otpd(target: OtpdTarget): Promise<void> {
+  const ids = ['native-create', 'native-check-wrong', 'native-check-right', 'totp-verify', '002-create', '002-check'].map((name) => `${name}@${target.label}`);
+  if (!ids.some(wanted)) return;
+  const label = target.store === 'sqlite' ? 'SQLite, 1 process' : target.workers === 1 ? 'Redis, 1 process' : `Redis, ${target.workers} workers`;
+  log(`otpd on ${label}`);
+  const otpd = new OtpdUnderTest(target, ROOT);
+  try {
+    await otpd.setUp();
+    // Checks of a wrong code: each pooled verification takes 19 of them before it would lock (maxAttempts 20).
+    const wrongPool = wanted(ids[1]!) ? await otpd.verificationPool(Math.ceil(poolSize(20_000) / 19), { maxAttempts: 20 }) : [];
+    const profileDir = join(ROOT, 'bench', 'results', 'profiles', target.label);
+    if (options.profile) rmSync(profileDir, { recursive: true, force: true });
+    const server = await otpd.start(options.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
+    // Whatever setup queued that this process did not send yet is sent before anything is measured.
+    await settle(server);
+    const key = { authorization: `Bearer ${otpd.apiKey}` };
+    const suffix = `@${target.label}`;
+    let rate = 5_000;
+
+    if (wanted(ids[0]!)) {
+      await record(`native-create${suffix}`, `native create (${label})`, 'send', server, load(server.url, {
+        method: 'POST',
+        path: '/v1/verifications',
+        headers: key,
+        expect: [201],
+        next: (request) => {
+          request.body = JSON.stringify({ to: otpd.destinations.take() });
+        },
+      }));
+      await settle(server);
+    }
+
+    if (wanted(ids[1]!)) {
+      const pool = new Cursor(wrongPool, 19);
+      await record(`native-check-wrong${suffix}`, `native check, wrong code (${label})`, null, server, load(server.url, {
+        method: 'POST',
+        path: '/v1/verifications/x/check',
+        headers: key,
+        expect: [200],
+        next: (request) => {
+          const entry = pool.next();
+          request.path = `/v1/verifications/${entry.id}/check`;
+          request.body = JSON.stringify({ code: wrongCode(entry.code) });
+        },
+      }), () => pool.overrun());
+      rate = rows[rows.length - 1]!.measurement.rps;
+      await settle(server);
+    }
+
+    if (wanted(ids[2]!)) {
+      log(`    (pool of ${poolSize(rate)} verifications)`);
+      const pool = new Cursor(await otpd.verificationPool(poolSize(rate)));
+      await settle(server);
+      await record(`native-check-right${suffix}`, `native check, right code (${label})`, 'verify', server, load(server.url, {
+        method: 'POST',
+        path: '/v1/verifications/x/check',
+        headers: key,
+        expect: [200],
+        next: (request) => {
+          const entry = pool.next();
+          request.path = `/v1/verifications/${entry.id}/check`;
+          request.body = JSON.stringify({ code: entry.code });
+        },
+      }), () => pool.overrun());
+      await settle(server);
+    }
+
+    if (wanted(ids[3]!)) {
+      log(`    (pool of ${poolSize(rate)} TOTP factors)`);
+      const pool = new Cursor<PooledFactor>(await otpd.factorPool(poolSize(rate)));
+      await settle(server);
+      await record(`totp-verify${suffix}`, `TOTP verify (${label})`, null, server, load(server.url, {
+        method: 'POST',
+        path: '/v1/factors/x/verify',
+        headers: key,
+        expect: [200],
+        next: (request) => {
+          const factor = pool.next();
+          request.path = `/v1/factors/${factor.id}/verify`;
+          request.body = JSON.stringify({ code: totpNow(factor) });
+        },
+      }), () => pool.overrun());
+      await settle(server);
+    }
+
+    const apiKey002 = { 'x-api-key': otpd.apiKey };
+    if (wanted(ids[4]!)) {
+      await record(`002-create${suffix}`, `seed 002 create (${label})`, 'send', server, load(server.url, {
+        method: 'PUT',
+        path: '/api/otp/x',
+        headers: apiKey002,
+        expect: [200],
+        next: (request) => {
+          const to = otpd.destinations.take();
+          request.path = `/api/otp/bench-${to.slice(1)}`;
+          request.body = JSON.stringify({ to });
+        },
+      }));
+      await settle(server);
+    }
+
+    if (wanted(ids[5]!)) {
+      log(`    (pool of ${poolSize(rate)} seed-002 verifications)`);
+      const pool = new Cursor<PooledCode>(await otpd.namedPool(poolSize(rate)));
+      await settle(server);
+      await record(`002-check${suffix}`, `seed 002 check, right code (${label})`, 'verify', server, load(server.url, {
+        method: 'POST',
+        path: '/api/otp/x',
+        headers: apiKey002,
+        expect: [200],
+        next: (request) => {
+          const entry = pool.next();
+          request.path = `/api/otp/${entry.id}`;
+          request.body = JSON.stringify({ otp: entry.code });
+        },
+      }), () => pool.overrun());
+    }
+  } finally {
+    await otpd.close();
+  }
+  if (options.profile) printProfile(join(ROOT, 'bench', 'results', 'profiles', target.label));
+}
+
+function printProfile(dir: string): void {
+  let files: string[];
+  try {
+    files = readdirSync(dir).filter((name) => name.endsWith('.cpuprofile')).map((name) => join(dir, name));
+  } catch {
+    return;
+  }
+  if (files.length === 0) return;
+  const { total, functions, inclusive } = selfTimes(files);
+  log(`  profile ${dir.slice(ROOT.length)} (${Math.round(total)} ms sampled, whole server life): self time`);
+  for (const f of functions.slice(0, 25)) log(`    ${(f.share * 100).toFixed(1).padStart(5)}%  ${f.name}  ${f.where}`);
+  log('  with callees (otpd code):');
+  for (const f of inclusive.filter((f) => f.where.startsWith('dist/')).slice(0, 25)) log(`    ${(f.share * 100).toFixed(1).padStart(5)}%  ${f.name}  ${f.where}`);
+}
+
+/** A code of the same length that is certainly not the right one. */
+function wrongCode(code: string): string {
+  const last = Number(code[code.length - 1]);
+  return code.slice(0, -1) + String((last + 1) % 10);
+}
+
+// --- the peer ----------------------------------------------------------------------------------------
+
+async function peer(): Promise<void> {
+  if (!wanted('peer-send') && !wanted('peer-verify')) return;
+  log('peer: better-auth phone-number plugin (SQLite)');
+  const dir = mkdtempSync(join(tmpdir(), 'otpd-bench-peer-'));
+  const port = await freePort();
+  const server = await startProcess({
+    name: 'better-auth',
+    args: ['bench/peers/better-auth.mjs'],
+    env: { ...process.env, PORT: String(port), PEER_DB: join(dir, 'peer.db') },
+    url: `http://127.0.0.1:${port}`,
+    readyPath: '/__bench/codes',
+    cwd: ROOT,
+  });
+  try {
+    let counter = 0;
+    const number = () => `+1666${String(counter++).padStart(7, '0')}`;
+    let rate = 2_000;
+    if (wanted('peer-send')) {
+      await record('peer-send', 'better-auth phone-number: send OTP', null, server, load(server.url, {
+        method: 'POST',
+        path: '/api/auth/phone-number/send-otp',
+        expect: [200],
+        next: (request) => {
+          request.body = JSON.stringify({ phoneNumber: number() });
+        },
+      }));
+      rate = rows[rows.length - 1]!.measurement.rps;
+      await fetch(server.url + '/__bench/codes');
+    }
+    if (wanted('peer-verify')) {
+      // The pool: codes sent beforehand (as many as the send rate suggests verify can use, with a margin).
+      const size = poolSize(rate);
+      log(`    (pool of ${size} sent codes)`);
+      const numbers = Array.from({ length: size }, number);
+      for (let start = 0; start < numbers.length; start += 100) {
+        await Promise.all(numbers.slice(start, start + 100).map((phoneNumber) => fetch(server.url + '/api/auth/phone-number/send-otp', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ phoneNumber }) })));
+      }
+      const codes = (await (await fetch(server.url + '/__bench/codes')).json()) as Record<string, string>;
+      const pool = new Cursor(numbers.map((phoneNumber) => ({ phoneNumber, code: codes[phoneNumber]! })));
+      await settle(server);
+      await record('peer-verify', 'better-auth phone-number: verify (sign-up + session)', null, server, load(server.url, {
+        method: 'POST',
+        path: '/api/auth/phone-number/verify',
+        expect: [200],
+        next: (request) => {
+          request.body = JSON.stringify(pool.next());
+        },
+      }), () => pool.overrun());
+    }
+  } finally {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// --- report ------------------------------------------------------------------------------------------
+
+interface Target {
+  name: string;
+  met: boolean | null;
+  detail: string;
+}
+
+function find(id: string): Measurement | undefined {
+  return rows.find((row) => row.id === id)?.measurement;
+}
+
+function ratio(a: Measurement | undefined, b: Measurement | undefined): number | undefined {
+  return a && b && b.rps > 0 ? a.rps / b.rps : undefined;
+}
+
+function targets(): Target[] {
+  const echoRow = find('echo');
+  const out: Target[] = [];
+  const atLeast = (name: string, value: number | undefined, min: number, unit = '×') =>
+    out.push({ name, met: value === undefined ? null : value >= min, detail: value === undefined ? 'not measured' : `${value.toFixed(2)}${unit} (target ≥ ${min}${unit})` });
+  atLeast('native check (right code) vs bare echo, SQLite 1 process', ratio(find('native-check-right@sqlite'), echoRow), 0.7);
+  atLeast('native check (wrong code) vs bare echo, SQLite 1 process', ratio(find('native-check-wrong@sqlite'), echoRow), 0.7);
+  atLeast('native create vs bare echo, SQLite 1 process', ratio(find('native-create@sqlite'), echoRow), 0.6);
+  const checkP99 = find('native-check-right@sqlite')?.p99;
+  out.push({ name: 'native check p99 at 100 connections, SQLite 1 process', met: checkP99 === undefined ? null : checkP99 < 10, detail: checkP99 === undefined ? 'not measured' : `${checkP99} ms (target < 10 ms)` });
+  atLeast('native check (right code) vs peer verify, SQLite', ratio(find('native-check-right@sqlite'), find('peer-verify')), 25);
+  atLeast('native create vs peer send, SQLite', ratio(find('native-create@sqlite'), find('peer-send')), 10);
+  for (const scenario of ['native-create', 'native-check-right']) {
+    const one = find(`${scenario}@redis`);
+    const two = find(`${scenario}@redis-2w`);
+    const growth = one && two && one.cpuMicrosPerRequest > 0 ? two.cpuMicrosPerRequest / one.cpuMicrosPerRequest : undefined;
+    out.push({
+      name: `${scenario}: server CPU per request, 2 workers vs 1 process on Redis`,
+      met: growth === undefined ? null : growth <= 1.2,
+      detail: growth === undefined ? 'not measured' : `${growth.toFixed(2)}× (${Math.round(two!.cpuMicrosPerRequest)} vs ${Math.round(one!.cpuMicrosPerRequest)} µs; target ≤ 1.2×)`,
+    });
+  }
+  return out;
+}
+
+function table(): string {
+  const echoRow = find('echo');
+  const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'CPU µs/req', '× echo', '× peer'];
+  const lines = rows.map((row) => {
+    const m = row.measurement;
+    const peerRow = row.peer === 'send' ? find('peer-send') : row.peer === 'verify' ? find('peer-verify') : undefined;
+    const x = (value: number | undefined) => (value === undefined ? '–' : value.toFixed(2));
+    return [row.scenario + (row.note ? ' *' : ''), Math.round(m.rps).toString(), String(m.p50), String(m.p99), String(m.errors), Math.round(m.cpuMicrosPerRequest).toString(), row.id === 'echo' ? '1.00' : x(ratio(m, echoRow)), x(ratio(m, peerRow))];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((line) => line[i]!.length)));
+  const format = (cells: string[]) => '| ' + cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join(' | ') + ' |';
+  const separator = '|' + widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':')).join('|') + '|';
+  const notes = rows.filter((row) => row.note).map((row) => `* ${row.id}: ${row.note}`);
+  return [format(header), separator, ...lines.map(format), ...notes].join('\n');
+}
+
+function machine(): Record<string, unknown> {
+  const cpu = cpus();
+  return { hostname: hostname(), cpu: cpu[0]?.model ?? 'unknown', cores: cpu.length, memoryGiB: Math.round(totalmem() / 2 ** 30), os: `${platform()} ${release()}`, node: process.version };
+}
+
+function commit(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: ROOT, encoding: 'utf8' }).trim() !== '';
+    return dirty ? `${head}+changes` : head;
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function redisAnswers(): Promise<boolean> {
+  const client = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  try {
+    await client.connect();
+    return (await client.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  // otpd runs as deployed: from dist/, rebuilt when src/ changed since the last build.
+  execFileSync(process.execPath, [join(ROOT, 'scripts/build-if-needed.mjs')], { cwd: ROOT, stdio: 'inherit' });
+  await echo();
+  await otpd({ label: 'sqlite', store: 'sqlite', workers: 1 });
+  if (await redisAnswers()) {
+    await otpd({ label: 'redis', store: 'redis', workers: 1 });
+    await otpd({ label: 'redis-2w', store: 'redis', workers: 2 });
+  } else if (['redis', 'redis-2w'].some((label) => wanted(`@${label}`))) {
+    log(`Redis does not answer on ${REDIS_URL}: the Redis scenarios are skipped (set BENCH_REDIS_URL)`);
+  }
+  await peer();
+
+  const results = targets();
+  const text = table();
+  process.stdout.write(`\n${text}\n\nTargets:\n${results.map((t) => `  ${t.met === null ? '–   ' : t.met ? 'met ' : 'MISS'}  ${t.name}: ${t.detail}`).join('\n')}\n`);
+  const seconds = Math.round((Date.now() - started) / 1000);
+  process.stdout.write(`\n(${seconds} s in all; ${options.connections} connections, ${options.durationSeconds} s per scenario after ${options.warmupSeconds} s of warm-up)\n`);
+
+  if (options.save && rows.length > 0) {
+    const info = machine();
+    const date = new Date().toISOString();
+    const slug = `${date.slice(0, 10)}-${String(info.cores)}core-${String(info.cpu).replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40)}`;
+    const dir = join(ROOT, 'bench', 'results');
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, `${slug}${options.only.length > 0 ? '-partial' : ''}.json`);
+    const body = {
+      date,
+      machine: info,
+      commit: commit(),
+      options: { connections: options.connections, durationSeconds: options.durationSeconds, warmupSeconds: options.warmupSeconds, only: options.only },
+      rows: rows.map((row) => ({
+        id: row.id,
+        scenario: row.scenario,
+        ...row.measurement,
+        vsEcho: ratio(row.measurement, find('echo')) ?? null,
+        vsPeer: ratio(row.measurement, row.peer === 'send' ? find('peer-send') : row.peer === 'verify' ? find('peer-verify') : undefined) ?? null,
+        note: row.note ?? null,
+      })),
+      targets: results,
+      table: text,
+      runSeconds: seconds,
+      runId: randomBytes(4).toString('hex'),
+    };
+    writeFileSync(file, JSON.stringify(body, null, 2) + '\n');
+    process.stdout.write(`written to ${file.slice(ROOT.length)}\n`);
+  }
+}
+
+await main();
