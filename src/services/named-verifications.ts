@@ -102,7 +102,8 @@ export class NamedVerificationsService {
    *   The one it replaces is left to expire, not canceled: a later create for its destination then still
    *   carries its failed attempts over (decisions 2).
    */
-  async put(app: AppRecord, clientId: string, input: NamedCreateInput, options: { revealCode: boolean }): Promise<NamedPutResult> {
+  async put(app: AppRecord, clientId: string, input: NamedCreateInput, options: { revealCode: boolean; link?: string }): Promise<NamedPutResult> {
+    const linkOption = options.link === undefined ? {} : { link: options.link };
     const existing = await this.findVersioned(app, clientId);
     const now = this.clock();
     const binding = (verificationId: string): NamedBinding => ({
@@ -127,8 +128,8 @@ export class NamedVerificationsService {
       const sameTarget = current.to === destination.value && (input.channel === undefined || input.channel === current.channel);
       if (current.status === 'pending' && !isExpired(current, now) && sameTarget) {
         const resent = options.revealCode
-          ? await this.verifications.resendRevealingCode(app, current.id)
-          : { verification: await this.verifications.resend(app, current.id), code: undefined };
+          ? await this.verifications.resendRevealingCode(app, current.id, linkOption)
+          : { verification: await this.verifications.resend(app, current.id, linkOption), code: undefined };
         const next = binding(current.id);
         await this.write(app, clientId, next, resent.verification, existing.version);
         const named = { app, clientId, binding: next, verification: resent.verification, readAt: this.clock() };
@@ -141,6 +142,7 @@ export class NamedVerificationsService {
       ...(input.channel === undefined ? {} : { channel: input.channel }),
       ...(input.ttl === undefined ? {} : { ttl: input.ttl }),
       ...(input.maxAttempts === undefined ? {} : { maxAttempts: input.maxAttempts }),
+      ...linkOption,
     };
     const created = options.revealCode
       ? await this.verifications.createRevealingCode(app, createInput)

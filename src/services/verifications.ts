@@ -196,8 +196,8 @@ export class VerificationsService {
     return this.decideCheck(app, pending.id, code);
   }
 
-  async resend(app: AppRecord, id: string): Promise<VerificationRecord> {
-    return (await this.resendRevealingCode(app, id)).verification;
+  async resend(app: AppRecord, id: string, options: { link?: string } = {}): Promise<VerificationRecord> {
+    return (await this.resendRevealingCode(app, id, options)).verification;
   }
 
   /** `resend`, also returning the new code; only for a dialect that echoes it where the app's `echoCode` allows. */

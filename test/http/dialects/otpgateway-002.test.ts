@@ -106,6 +106,15 @@ for (const backend of BACKENDS) {
         assert.equal(data.url, `${server.url}/otp/default/sixcharusername`);
       });
 
+      it('an email sent through the dialect carries the hosted page as a one-tap link', async () => {
+        const id = `mail-${process.pid}-${++counter}`;
+        const reply = await server.call('PUT', `/api/otp/${id}`, { form: { to: `link-${counter}@example.com` } });
+        assert.equal(reply.status, 200, reply.text);
+        await server.codeFor(`link-${counter}@example.com`);
+        const message = server.messages().find((m) => m.to === `link-${counter}@example.com`);
+        assert.ok(message?.message.includes(`${server.url}/otp/default/${id}`), message?.message);
+      });
+
       it('OTP Verify - Successful: 200, closed, the code not echoed again', async () => {
         const sent = await send();
         const reply = await server.call('POST', `/api/otp/${sent.id}`, { form: { ...formOf('OTP Verify'), to: sent.to, otp: sent.code } });

@@ -91,7 +91,8 @@ const otpgateway002: FastifyPluginAsync<Otpgateway002Options> = async (app, { se
           ...(fields.ttl === undefined ? {} : { ttl: fields.ttl }),
           ...(fields.maxAttempts === undefined ? {} : { maxAttempts: fields.maxAttempts }),
         },
-        { revealCode: tenant.settings.echoCode },
+        // The message carries the hosted page as a one-tap link (`{link}` in templates).
+        { revealCode: tenant.settings.echoCode, link: hostedPageUrl(publicUrl(), tenant.name, id) },
       );
       return success(otpData(result.named, { ...(result.code === undefined ? {} : { code: result.code }), url: hostedPageUrl(publicUrl(), tenant.name, id) }));
     });
