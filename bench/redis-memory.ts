@@ -7,10 +7,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { newId, newVerificationId, routingTag } from '../src/core/ids.js';
+import { newId, routingTag } from '../src/core/ids.js';
 import type { VerificationRecord } from '../src/core/verification.js';
 import { openRedisStore } from '../src/store/redis/index.js';
 import { RedisKeys } from '../src/store/redis/keys.js';
+import { pendingVerification } from '../test/support/fixtures.js';
 
 const count = Number(process.argv[2] ?? 10_000);
 const url = process.argv[3] ?? 'redis://127.0.0.1:6379';
@@ -29,29 +30,7 @@ async function usedMemory(client: Redis): Promise<number> {
 /** A realistic verification: E.164 destination, base64url HMAC, 8-character key id, no metadata. */
 function verification(appId: string, index: number, now: number): VerificationRecord {
   const to = `+1555${String(index).padStart(7, '0')}`;
-  return {
-    id: newVerificationId(routingTag(routingKey, appId, to), now),
-    appId,
-    to,
-    channel: 'sms',
-    status: 'pending',
-    codeHash: randomBytes(32).toString('base64url'),
-    codeKid: randomBytes(4).toString('hex'),
-    codeLength: 6,
-    attempts: 0,
-    maxAttempts: 5,
-    sends: 1,
-    locale: null,
-    metadata: null,
-    expiresAt: now + 600_000,
-    createdAt: now,
-    updatedAt: now,
-    lastSentAt: now,
-    deliveryStatus: 'queued',
-    deliveryProvider: null,
-    providerMessageId: null,
-    failureReason: null,
-  };
+  return pendingVerification(routingKey, appId, to, now, { codeHash: randomBytes(32).toString('base64url'), codeKid: randomBytes(4).toString('hex') });
 }
 
 async function deletePrefix(client: Redis): Promise<void> {

@@ -84,9 +84,16 @@ export function lazyChildLogger(logger: FastifyBaseLogger, bindings: Parameters<
   const real = () => (child ??= logger.child(bindings, options));
   return new Proxy({} as FastifyBaseLogger, {
     get(_target, property) {
+      // Methods are answered without making the child (fastify checks a custom child logger has them),
+      // and make it when called; any other property needs the real child.
+      if (typeof Reflect.get(logger, property, logger) === 'function') {
+        return (...args: unknown[]) => {
+          const target = real();
+          return (Reflect.get(target, property, target) as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      }
       const target = real();
-      const value: unknown = Reflect.get(target, property, target);
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      return Reflect.get(target, property, target);
     },
     set(_target, property, value) {
       return Reflect.set(real(), property, value);

@@ -6,6 +6,7 @@ import type { VerificationRecord } from '../../src/core/verification.js';
 import { ReceiptsService } from '../../src/services/receipts.js';
 import { startTestServer, type TestServer } from '../helper.js';
 import { STORE_BACKENDS } from '../support/backends.js';
+import { pendingVerification } from '../support/fixtures.js';
 
 /**
  * Signed approval receipts, checked the way a relying party would: with node:crypto alone against the JWK
@@ -32,30 +33,7 @@ function verifyReceipt(jws: string, jwks: { keys: Jwk[] }): { header: any; claim
 
 function approvedRecord(overrides: Partial<VerificationRecord> = {}): VerificationRecord {
   const now = Date.now();
-  return {
-    id: 've_01j0000000abcd000000000000',
-    appId: 'app_1',
-    to: '+15555550100',
-    channel: 'sms',
-    status: 'approved',
-    codeHash: 'x',
-    codeKid: 'k',
-    codeLength: 6,
-    attempts: 0,
-    maxAttempts: 5,
-    sends: 1,
-    locale: null,
-    metadata: null,
-    expiresAt: now + 600_000,
-    createdAt: now,
-    updatedAt: now,
-    lastSentAt: now,
-    deliveryStatus: 'sent',
-    deliveryProvider: 'log',
-    providerMessageId: null,
-    failureReason: null,
-    ...overrides,
-  };
+  return { ...pendingVerification(Buffer.alloc(32), 'app_1', '+15555550100', now, { status: 'approved', codeHash: 'x', codeKid: 'k', deliveryStatus: 'sent', deliveryProvider: 'log' }), id: 've_01j0000000abcd000000000000', ...overrides };
 }
 
 describe('receipts service', () => {

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { newId, newVerificationId, routingTag } from '../../src/core/ids.js';
+import { newId } from '../../src/core/ids.js';
 import { defaultSettings } from '../../src/core/settings.js';
 import type { VerificationRecord } from '../../src/core/verification.js';
 import { isOtpdError } from '../../src/errors.js';
 import type { AppRecord, Store } from '../../src/store/store.js';
 import { auditEventsContract } from './contract-audit-events.js';
 import { outboxContract } from './contract-outbox.js';
+import { pendingVerification } from '../support/fixtures.js';
 
 /** Every backend under test is opened with this routing key, so ids made here route like the store's. */
 export const TEST_ROUTING_KEY = Buffer.alloc(32, 7);
@@ -35,30 +36,7 @@ export function storeContract(name: string, open: () => Promise<Store>, teardown
     function verification(overrides: Partial<VerificationRecord> = {}): VerificationRecord {
       const now = overrides.createdAt ?? T0;
       const to = overrides.to ?? `+1555${Math.floor(Math.random() * 1e7).toString().padStart(7, '0')}`;
-      return {
-        id: newVerificationId(routingTag(TEST_ROUTING_KEY, app.id, to), now),
-        appId: app.id,
-        to,
-        channel: 'sms',
-        status: 'pending',
-        codeHash: 'hash-right',
-        codeKid: 'k1',
-        codeLength: 6,
-        attempts: 0,
-        maxAttempts: 5,
-        sends: 1,
-        locale: null,
-        metadata: null,
-        expiresAt: now + 600_000,
-        createdAt: now,
-        updatedAt: now,
-        lastSentAt: now,
-        deliveryStatus: 'queued',
-        deliveryProvider: null,
-        providerMessageId: null,
-        failureReason: null,
-        ...overrides,
-      };
+      return pendingVerification(TEST_ROUTING_KEY, app.id, to, now, overrides);
     }
 
     describe('apps and keys', () => {

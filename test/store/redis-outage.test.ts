@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { newId, newVerificationId, routingTag } from '../../src/core/ids.js';
+import { newId } from '../../src/core/ids.js';
 import { defaultSettings } from '../../src/core/settings.js';
 import type { VerificationRecord } from '../../src/core/verification.js';
 import { isOtpdError } from '../../src/errors.js';
@@ -9,6 +9,7 @@ import type { Store } from '../../src/store/store.js';
 import { waitFor } from '../support/redis-process.js';
 import { startRedisServer, type RedisServer } from '../support/redis-server.js';
 import { TEST_ROUTING_KEY } from './contract.js';
+import { pendingVerification } from '../support/fixtures.js';
 
 /**
  * Redis going away: with the server stopped, every store call must fail fast with STORE_UNAVAILABLE
@@ -36,29 +37,7 @@ describe('Redis store when Redis goes away', { timeout: 90_000 }, () => {
 
   function verification(): VerificationRecord {
     const to = `+1555${Math.floor(Math.random() * 1e7).toString().padStart(7, '0')}`;
-    return {
-      id: newVerificationId(routingTag(TEST_ROUTING_KEY, appId, to), now),
-      appId,
-      to,
-      channel: 'sms',
-      status: 'pending',
-      codeHash: 'right',
-      codeKid: 'k1',
-      codeLength: 6,
-      attempts: 0,
-      maxAttempts: 5,
-      sends: 1,
-      locale: null,
-      metadata: null,
-      expiresAt: now + 600_000,
-      createdAt: now,
-      updatedAt: now,
-      lastSentAt: now,
-      deliveryStatus: 'queued',
-      deliveryProvider: null,
-      providerMessageId: null,
-      failureReason: null,
-    };
+    return pendingVerification(TEST_ROUTING_KEY, appId, to, now, { codeHash: 'right' });
   }
 
   const existing = verification();

@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
-import { newId, newVerificationId, routingTag } from '../../src/core/ids.js';
+import { newId } from '../../src/core/ids.js';
 import { defaultSettings } from '../../src/core/settings.js';
 import type { VerificationRecord } from '../../src/core/verification.js';
 import { openRedisStore, VERIFICATION_GRACE_MS } from '../../src/store/redis/index.js';
 import type { Store } from '../../src/store/store.js';
 import { deleteKeysWithPrefix, inspectionClient, keysWithPrefix, uniquePrefix } from '../support/redis-keys.js';
 import { storeContract, TEST_ROUTING_KEY } from './contract.js';
+import { pendingVerification } from '../support/fixtures.js';
 
 /** The shared Redis CI starts (decisions 22); each run works under its own prefix and deletes it afterwards. */
 const REDIS_URL = 'redis://127.0.0.1:6379';
@@ -50,30 +51,7 @@ describe('Redis store specifics', () => {
 
   function verification(now: number, overrides: Partial<VerificationRecord> = {}): VerificationRecord {
     const to = overrides.to ?? `+1555${Math.floor(Math.random() * 1e7).toString().padStart(7, '0')}`;
-    return {
-      id: newVerificationId(routingTag(TEST_ROUTING_KEY, appId, to), now),
-      appId,
-      to,
-      channel: 'sms',
-      status: 'pending',
-      codeHash: 'x'.repeat(43),
-      codeKid: 'abcd1234',
-      codeLength: 6,
-      attempts: 0,
-      maxAttempts: 5,
-      sends: 1,
-      locale: null,
-      metadata: null,
-      expiresAt: now + 600_000,
-      createdAt: now,
-      updatedAt: now,
-      lastSentAt: now,
-      deliveryStatus: 'queued',
-      deliveryProvider: null,
-      providerMessageId: null,
-      failureReason: null,
-      ...overrides,
-    };
+    return pendingVerification(TEST_ROUTING_KEY, appId, to, now, { codeHash: 'x'.repeat(43), codeKid: 'abcd1234', ...overrides });
   }
 
   it('gives every short-lived key a TTL: only apps, API keys and records without ttl are permanent', async () => {
