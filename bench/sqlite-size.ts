@@ -10,9 +10,10 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { newId, newVerificationId, routingTag } from '../src/core/ids.js';
+import { newId } from '../src/core/ids.js';
 import type { VerificationRecord } from '../src/core/verification.js';
 import { openSqliteStore } from '../src/store/sqlite/index.js';
+import { pendingVerification } from '../test/support/fixtures.js';
 
 const count = Math.min(10_000_000, Math.max(1_000, Number(process.argv[2] ?? 100_000)));
 const routingKey = randomBytes(32);
@@ -22,29 +23,7 @@ const path = join(dir, 'otpd.db');
 /** The same realistic verification as bench/redis-memory.ts: E.164 destination, base64url HMAC, no metadata. */
 function verification(appId: string, index: number, now: number): VerificationRecord {
   const to = `+1555${String(index).padStart(7, '0')}`;
-  return {
-    id: newVerificationId(routingTag(routingKey, appId, to), now),
-    appId,
-    to,
-    channel: 'sms',
-    status: 'pending',
-    codeHash: randomBytes(32).toString('base64url'),
-    codeKid: randomBytes(4).toString('hex'),
-    codeLength: 6,
-    attempts: 0,
-    maxAttempts: 5,
-    sends: 1,
-    locale: null,
-    metadata: null,
-    expiresAt: now + 600_000,
-    createdAt: now,
-    updatedAt: now,
-    lastSentAt: now,
-    deliveryStatus: 'sent',
-    deliveryProvider: 'noop',
-    providerMessageId: null,
-    failureReason: null,
-  };
+  return pendingVerification(routingKey, appId, to, now, { codeHash: randomBytes(32).toString('base64url'), codeKid: randomBytes(4).toString('hex') });
 }
 
 /** The database file and its write-ahead log, checkpointed first so the numbers are the file's. */

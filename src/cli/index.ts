@@ -11,6 +11,7 @@ import { registerDoctor } from './commands/doctor.js';
 import { registerKeys } from './commands/keys.js';
 import { registerServe } from './commands/serve.js';
 import { registerVerifications } from './commands/verifications.js';
+import { registerFactors } from './commands/factors.js';
 
 /** `otpd`: serve the API and manage apps and keys. Every command reads the same OTPD_* environment. */
 export function buildProgram(): Command {
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerErase(program);
   registerSecrets(program);
   registerVerifications(program);
+  registerFactors(program);
   registerDoctor(program);
   registerBench(program);
   return program;

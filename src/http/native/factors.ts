@@ -69,7 +69,7 @@ const RecoveryCodesView = Type.Object(
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-function factorView(factor: FactorRecord, now = Date.now()): FactorView {
+export function factorView(factor: FactorRecord, now = Date.now()): FactorView {
   return {
     id: factor.id,
     type: factor.type,
