@@ -29,6 +29,7 @@ export interface AppSettings {
   deliveryProvider: string;
   apiCallsPerHour: number | null;
   echoCode: boolean;
+  callerCodes: boolean;
   keylessAccess: boolean;
   allowedOrigins: string[];
   timeZone: string;
@@ -136,6 +137,7 @@ export const SETTINGS: { readonly [K in keyof AppSettings]: SettingDefinition } 
   channels: { type: 'list', items: CHANNELS, default: [...CHANNELS], description: 'channels this app may send on' },
   deliveryProvider: { type: 'string', default: 'log', description: 'provider that sends this app\'s messages' },
   apiCallsPerHour: { type: 'integer', min: 1, max: 100_000_000, default: null, nullable: true, description: 'API calls allowed per API key per hour (unset: unlimited)' },
+  callerCodes: { type: 'boolean', default: false, description: 'seed 002: a client may choose the code with `otp` on PUT, as stock otpgateway allows (off: every code comes from the CSPRNG, standards O1)' },
   echoCode: { type: 'boolean', default: true, productionDefault: false, description: 'dialects whose documented contract returns the code do so (seed 002, 001); off by default in production' },
   keylessAccess: { type: 'boolean', default: true, productionDefault: false, description: 'keyless dialects (seeds 001, 003) may act for this app without an API key (off by default in production, decisions 8)' },
   allowedOrigins: { type: 'list', default: [], check: checkOrigin, description: 'origins that may embed the hosted page and call it from a browser' },

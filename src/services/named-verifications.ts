@@ -42,6 +42,8 @@ export interface NamedCreateInput {
   channelDescription: string;
   addressDescription: string;
   extra: unknown;
+  /** A caller-chosen code, where the app allows it (`callerCodes`). */
+  code?: string;
 }
 
 export interface NamedPutResult {
@@ -103,7 +105,7 @@ export class NamedVerificationsService {
    *   carries its failed attempts over (decisions 2).
    */
   async put(app: AppRecord, clientId: string, input: NamedCreateInput, options: { revealCode: boolean; link?: string }): Promise<NamedPutResult> {
-    const linkOption = options.link === undefined ? {} : { link: options.link };
+    const linkOption = { ...(options.link === undefined ? {} : { link: options.link }), ...(input.code === undefined ? {} : { code: input.code }) };
     const existing = await this.findVersioned(app, clientId);
     const now = this.clock();
     const binding = (verificationId: string): NamedBinding => ({

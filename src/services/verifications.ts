@@ -25,6 +25,11 @@ export interface CreateVerificationInput {
   rateLimits?: Record<string, string | number>;
   /** A one-tap link to the hosted page the message may carry (`{link}` in templates). */
   link?: string;
+  /**
+   * A code the caller chose (seed 002 with the app's `callerCodes` on). Stored only as a keyed hash like
+   * every code; without it, the code comes from the CSPRNG.
+   */
+  code?: string;
 }
 
 export interface CheckOutput {
@@ -48,6 +53,17 @@ const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
  * Verifications: create (and send), check, resend, cancel, delivery reports. Native routes and every
  * dialect call these same methods; the code exists only in memory between generation and the provider.
  */
+/**
+ * A code the caller chose (seed 002's `otp`), accepted only where the app's `callerCodes` setting is on;
+ * otherwise every code comes from the CSPRNG (standards O1). Checked before any limit is counted.
+ */
+function callerCode(app: AppRecord, code: string | undefined): string | undefined {
+  if (code === undefined) return undefined;
+  if (!app.settings.callerCodes) throw invalid('code', 'a caller-chosen code is not allowed for this app (setting callerCodes is off)');
+  if (!/^\d{4,10}$/.test(code)) throw invalid('code', 'must be 4 to 10 digits');
+  return code;
+}
+
 export class VerificationsService {
   private readonly routingKey: Buffer;
   /** Rate limits and the SMS-pumping guard (docs/abuse-protection.md); every send and check passes it. */
@@ -94,6 +110,7 @@ export class VerificationsService {
     if (input.metadata !== undefined && Buffer.byteLength(JSON.stringify(input.metadata)) > METADATA_MAX_BYTES) {
       throw invalid('metadata', `must be at most ${METADATA_MAX_BYTES} bytes of JSON`);
     }
+    const chosen = callerCode(app, input.code);
     // Rate limits and the pumping guard refuse before anything is stored or sent.
     const admission = await this.rateLimiter.admitCreate(app, channel, destination.value, context ?? currentRequestContext(), input.rateLimits, (input.ttl ?? app.settings.ttl) * 1000);
     const codeLength = input.codeLength ?? app.settings.codeLength;
@@ -102,7 +119,7 @@ export class VerificationsService {
     const id = newVerificationId(routingTag(this.routingKey, app.id, destination.value), now);
     // A test number gets its fixed code and never reaches a provider (app store review, CI).
     const testCode = testCodeFor(app.settings.testNumbers, destination.value);
-    const code = testCode ?? generateNumericCode(codeLength);
+    const code = testCode ?? chosen ?? generateNumericCode(codeLength);
     const record: VerificationRecord = {
       id,
       appId: app.id,
@@ -196,16 +213,17 @@ export class VerificationsService {
     return this.decideCheck(app, pending.id, code);
   }
 
-  async resend(app: AppRecord, id: string, options: { link?: string } = {}): Promise<VerificationRecord> {
+  async resend(app: AppRecord, id: string, options: { link?: string; code?: string } = {}): Promise<VerificationRecord> {
     return (await this.resendRevealingCode(app, id, options)).verification;
   }
 
   /** `resend`, also returning the new code; only for a dialect that echoes it where the app's `echoCode` allows. */
-  async resendRevealingCode(app: AppRecord, id: string, options: { link?: string } = {}): Promise<RevealedCode> {
+  async resendRevealingCode(app: AppRecord, id: string, options: { link?: string; code?: string } = {}): Promise<RevealedCode> {
     const existing = await this.get(app, id);
+    const chosen = callerCode(app, options.code);
     const admission = await this.rateLimiter.admitResend(app, existing);
     const testCode = testCodeFor(app.settings.testNumbers, existing.to);
-    const code = testCode ?? generateNumericCode(existing.codeLength);
+    const code = testCode ?? chosen ?? generateNumericCode(existing.codeLength);
     const now = this.clock();
     // Every send sets expiresAt = lastSentAt + ttl, so the verification's own ttl is their difference.
     const policy = { maxSends: app.settings.maxSends, cooldownMs: app.settings.resendCooldown * 1000, ttlMs: existing.expiresAt - existing.lastSentAt };

@@ -106,6 +106,28 @@ for (const backend of BACKENDS) {
         assert.equal(data.url, `${server.url}/otp/default/sixcharusername`);
       });
 
+      it('a caller-chosen otp is used where the app allows it (callerCodes), and refused otherwise', async () => {
+        const refused = fresh();
+        const no = await server.call('PUT', `/api/otp/${refused.id}`, { form: { to: refused.to, otp: '246810' } });
+        assert.equal(no.status, 400);
+        assert.match(no.body.message, /^`otp` cannot be set by the caller for this app/);
+        await server.services.apps.update('default', { callerCodes: true });
+        try {
+          const target = fresh();
+          const bad = await server.call('PUT', `/api/otp/${target.id}`, { form: { to: target.to, otp: '12ab' } });
+          assert.equal(bad.status, 400);
+          const put = await server.call('PUT', `/api/otp/${target.id}`, { form: { to: target.to, otp: '246810' } });
+          assert.equal(put.status, 200, put.text);
+          assert.equal(await server.codeFor(target.e164), '246810', 'the message carries the chosen code');
+          const wrong = await server.call('POST', `/api/otp/${target.id}`, { form: { action: 'check', otp: '246811' } });
+          assert.equal(wrong.status, 400);
+          const right = await server.call('POST', `/api/otp/${target.id}`, { form: { action: 'check', otp: '246810' } });
+          assert.equal(right.status, 200, right.text);
+        } finally {
+          await server.services.apps.update('default', { callerCodes: false });
+        }
+      });
+
       it('an email sent through the dialect carries the hosted page as a one-tap link', async () => {
         const id = `mail-${process.pid}-${++counter}`;
         const reply = await server.call('PUT', `/api/otp/${id}`, { form: { to: `link-${counter}@example.com` } });

@@ -133,14 +133,17 @@ export interface PutFields {
   channelDescription: string;
   addressDescription: string;
   extra: unknown;
+  /** A caller-chosen code (stock otpgateway's `otp` on PUT). */
+  otp?: string;
 }
 
 /** `PUT /api/otp/:id`: create (and send) a verification. */
 export function putFields(raw: unknown): PutFields {
   const body = bodyOf(raw);
-  if (text(body, 'otp', 64) !== undefined) {
-    throw fieldError('otp', '`otp` cannot be set by the caller: otpd generates every code from a CSPRNG and stores only its keyed hash; leave `otp` out');
-  }
+  // Stock otpgateway lets the caller choose the code; otpd allows it only where the app's `callerCodes`
+  // setting is on (checked by the route, which knows the app).
+  const otp = text(body, 'otp', 64)?.trim();
+  if (otp !== undefined && !/^\d{4,10}$/.test(otp)) throw fieldError('otp', 'invalid `otp` value: must be 4 to 10 digits');
   const to = text(body, 'to', 320);
   if (to === undefined) throw fieldError('to', 'invalid `to` address: `to` is required (the phone number or email address to send the OTP to)');
   const destination = destinationOf(to);
@@ -167,6 +170,7 @@ export function putFields(raw: unknown): PutFields {
     channelDescription: text(body, 'channel_description', 500) ?? '',
     addressDescription: text(body, 'address_description', 500) ?? '',
     extra: extraOf(body),
+    ...(otp === undefined ? {} : { otp }),
   };
 }
 

@@ -77,6 +77,9 @@ const otpgateway002: FastifyPluginAsync<Otpgateway002Options> = async (app, { se
       const { app: tenant } = principalOf(request);
       const id = idParam(request);
       const fields = putFields(request.body);
+      if (fields.otp !== undefined && !tenant.settings.callerCodes) {
+        throw fieldError('otp', '`otp` cannot be set by the caller for this app: otpd generates every code from a CSPRNG unless the app\'s callerCodes setting is on (`otpd apps update NAME --set callerCodes=true`)');
+      }
       const result = await named.put(
         tenant,
         id,
@@ -90,6 +93,7 @@ const otpgateway002: FastifyPluginAsync<Otpgateway002Options> = async (app, { se
           extra: fields.extra,
           ...(fields.ttl === undefined ? {} : { ttl: fields.ttl }),
           ...(fields.maxAttempts === undefined ? {} : { maxAttempts: fields.maxAttempts }),
+          ...(fields.otp === undefined ? {} : { code: fields.otp }),
         },
         // The message carries the hosted page as a one-tap link (`{link}` in templates).
         { revealCode: tenant.settings.echoCode, link: hostedPageUrl(publicUrl(), tenant.name, id) },
