@@ -53,6 +53,16 @@ describe('hardening', () => {
     // An explicit context wins over the ambient one.
     await runWithRequestContext({ ip: '198.51.100.7' }, () => verifications.create(app, { to: usNumber() }, { ip: '198.51.100.9' }));
   });
+
+  it('checks-per-ip refuses the checks past its limit from one address, not from another', async () => {
+    const { app } = await server.server.services.apps.create('ip-checks', { destinationCooldown: 0, rateLimits: { 'checks-per-ip': { max: 3, windowSeconds: 60 } } });
+    const verifications = server.server.services.verifications;
+    const created = await verifications.create(app, { to: usNumber() });
+    const check = (ip: string) => runWithRequestContext({ ip }, () => verifications.check(app, created.id, '000000'));
+    for (let i = 0; i < 3; i++) await check('198.51.100.20');
+    await assert.rejects(check('198.51.100.20'), (error: unknown) => isOtpdError(error, 'RATE_LIMITED') && error.extensions?.limit === 'checks-per-ip' && (error.retryAfter ?? 0) > 0);
+    await check('198.51.100.21');
+  });
 });
 
 describe('hardening behind https', () => {
