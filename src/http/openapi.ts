@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance, FastifyPluginAsync, FastifySchema } from 'fastify';
+import { dialectDoc, dialectResponses } from './openapi-dialects.js';
 import { NATIVE_COMMON_ERRORS, ProblemSchema, problemResponses } from './schemas.js';
 
 /**
@@ -54,8 +55,22 @@ export function registeredRoutes(app: FastifyInstance): RouteEntry[] {
 
 type RouteSchema = FastifySchema & { tags?: string[]; security?: unknown[]; hide?: boolean; response?: Record<string, unknown> };
 
-function transform({ schema, url }: { schema: FastifySchema | undefined; url: string }): { schema: FastifySchema; url: string } {
-  const out: RouteSchema = { ...(schema as RouteSchema | undefined) };
+type DocSchema = RouteSchema & { summary?: string; description?: string; consumes?: string[] };
+
+function transform({ schema, url, route }: { schema: FastifySchema | undefined; url: string; route?: { method?: string | readonly string[] } }): { schema: FastifySchema; url: string } {
+  const out: DocSchema = { ...(schema as DocSchema | undefined) };
+  // Dialect routes and the hosted page carry no schema of their own (they parse and answer in their own
+  // envelopes); their documentation comes from src/http/openapi-dialects.ts, here only, so it never
+  // validates a request or serializes an answer. Whatever a route documented itself wins.
+  const doc = dialectDoc(route?.method, url);
+  if (doc) {
+    out.summary ??= doc.summary;
+    out.description ??= doc.description;
+    if (doc.body && !out.body) out.body = doc.body;
+    if (doc.querystring && !out.querystring) out.querystring = doc.querystring;
+    if (doc.consumes && !out.consumes) out.consumes = doc.consumes;
+    out.response = { ...dialectResponses(doc), ...out.response };
+  }
   const tag = TAGS.find((candidate) => candidate.match.test(url))?.name ?? 'other';
   if (!out.tags || out.tags.length === 0) out.tags = [tag];
   if (NATIVE_TAGS.has(out.tags[0]!)) {
