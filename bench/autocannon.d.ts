@@ -47,6 +47,7 @@ declare module 'autocannon' {
     headers?: Record<string, string>;
     body?: string;
     requests?: RequestSpec[];
+    overallRate?: number;
   }
   interface Instance extends PromiseLike<Result> {
     stop(): void;

@@ -9,7 +9,8 @@
  * `check-right`, `native-create@redis`, …); a scenario runs when its id contains one of them.
  * otpd runs from dist/ (`otpd serve`, built first when src/ is newer), every feature on as shipped: audit
  * log, metrics, rate limits, the outbox, JSON request logs (to /dev/null). Writes the table as JSON to
- * bench/results/DATE-MACHINE.json. `--cpu-prof` runs the otpd servers under `node --cpu-prof` (profiles in
+ * bench/results/DATE-MACHINE.json, with otpd's store calls per request (from GET /metrics) for each otpd
+ * row. `BENCH_SERVER_LOG=FILE` keeps the servers' log lines. `--cpu-prof` runs the otpd servers under `node --cpu-prof` (profiles in
  * bench/results/profiles/, not kept in git) and prints each one's functions with the most self time.
  */
 import { execFileSync } from 'node:child_process';
@@ -73,6 +74,8 @@ interface Row {
   measurement: Measurement;
   /** Anything that makes the row less than a clean measurement (a pool that ran out). */
   note?: string;
+  /** otpd only: store calls per request during the measured run, by operation (from GET /metrics). */
+  storeCalls?: Record<string, number>;
 }
 
 const options = parseArgs(process.argv.slice(2));
@@ -84,12 +87,47 @@ function load(url: string, spec: Omit<LoadSpec, 'url' | 'connections' | 'duratio
   return { url, connections: options.connections, durationSeconds: options.durationSeconds, warmupSeconds: options.warmupSeconds, ...spec };
 }
 
+/** otpd's store calls so far by operation, summed over workers (`otpd_store_operation_duration_seconds_count`). */
+async function storeCallCounts(url: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+  const counts = new Map<string, number>();
+  for (const [, operation, count] of text.matchAll(/^otpd_store_operation_duration_seconds_count\{[^}]*operation="(\w+)"[^}]*\} (\d+)/gm)) {
+    counts.set(operation!, (counts.get(operation!) ?? 0) + Number(count));
+  }
+  return counts;
+}
+
 async function record(id: string, scenario: string, peer: Row['peer'], server: ServerProcess, spec: LoadSpec, note?: () => string | undefined): Promise<void> {
   log(`  ${id} ...`);
-  const measurement = await measure(spec, server.pid);
+  // For otpd, the store calls each request caused: the same work per request on one process and on two
+  // workers shows that the workers do not wait on each other.
+  const otpdServer = id.includes('@');
+  let first = new Map<string, number>();
+  const calls = new Map<string, number>();
+  const around = otpdServer
+    ? {
+        before: async () => {
+          // What the warm-up queued is done before the measured run starts.
+          await settle(server);
+          first = await storeCallCounts(server.url);
+        },
+        after: async () => {
+          // Counted once the answers are out and what they queued has run (the outbox, audit batches).
+          await settle(server);
+          for (const [operation, count] of await storeCallCounts(server.url)) calls.set(operation, count - (first.get(operation) ?? 0));
+        },
+      }
+    : undefined;
+  const measurement = await measure(spec, server.pid, around);
+  let storeCalls: Record<string, number> | undefined;
+  if (otpdServer && measurement.requests > 0) {
+    storeCalls = {};
+    for (const [operation, count] of calls) if (count > 0) storeCalls[operation] = Math.round((count / measurement.requests) * 100) / 100;
+  }
   const text = note?.();
-  rows.push({ id, scenario, peer, measurement, ...(text ? { note: text } : {}) });
-  log(`    ${Math.round(measurement.rps)} req/s, p99 ${measurement.p99} ms, ${Math.round(measurement.cpuMicrosPerRequest)} µs CPU/req, errors ${measurement.errors}${text ? ` (${text})` : ''}`);
+  rows.push({ id, scenario, peer, measurement, ...(text ? { note: text } : {}), ...(storeCalls ? { storeCalls } : {}) });
+  const totalCalls = storeCalls && Object.values(storeCalls).reduce((a, b) => a + b, 0);
+  log(`    ${Math.round(measurement.rps)} req/s, p99 ${measurement.p99} ms, ${Math.round(measurement.cpuMicrosPerRequest)} µs CPU/req, errors ${measurement.errors}${totalCalls === undefined ? '' : `, ${totalCalls.toFixed(1)} store calls/req`}${text ? ` (${text})` : ''}`);
 }
 
 /** Requests one pool must cover: the measured run and its warm-up at `rate`, with a margin. */
@@ -357,6 +395,11 @@ function find(id: string): Measurement | undefined {
   return rows.find((row) => row.id === id)?.measurement;
 }
 
+function storeCallsOf(id: string): number | undefined {
+  const calls = rows.find((row) => row.id === id)?.storeCalls;
+  return calls && Object.values(calls).reduce((a, b) => a + b, 0);
+}
+
 function ratio(a: Measurement | undefined, b: Measurement | undefined): number | undefined {
   return a && b && b.rps > 0 ? a.rps / b.rps : undefined;
 }
@@ -380,7 +423,10 @@ function targets(): Target[] {
     out.push({
       name: `${scenario}: server CPU per request, 2 workers vs 1 process on Redis`,
       met: growth === undefined ? null : growth <= 1.2,
-      detail: growth === undefined ? 'not measured' : `${growth.toFixed(2)}× (${Math.round(two!.cpuMicrosPerRequest)} vs ${Math.round(one!.cpuMicrosPerRequest)} µs; target ≤ 1.2×)`,
+      detail:
+        growth === undefined
+          ? 'not measured'
+          : `${growth.toFixed(2)}× (${Math.round(two!.cpuMicrosPerRequest)} vs ${Math.round(one!.cpuMicrosPerRequest)} µs; target ≤ 1.2×); store calls per request ${storeCallsOf(`${scenario}@redis-2w`)?.toFixed(2) ?? '?'} vs ${storeCallsOf(`${scenario}@redis`)?.toFixed(2) ?? '?'}`,
     });
   }
   return out;
@@ -468,6 +514,7 @@ async function main(): Promise<void> {
         vsEcho: ratio(row.measurement, find('echo')) ?? null,
         vsPeer: ratio(row.measurement, row.peer === 'send' ? find('peer-send') : row.peer === 'verify' ? find('peer-verify') : undefined) ?? null,
         note: row.note ?? null,
+        storeCallsPerRequest: row.storeCalls ?? null,
       })),
       targets: results,
       table: text,

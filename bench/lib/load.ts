@@ -18,6 +18,8 @@ export interface LoadSpec {
   next?: (request: { path?: string; body?: string | Buffer }) => void;
   /** Status codes that count as a correct answer (anything else is an error). */
   expect: number[];
+  /** A fixed request rate (req/s over all connections) instead of as fast as the server answers. */
+  rate?: number;
 }
 
 export interface Measurement {
@@ -48,14 +50,22 @@ async function fire(spec: LoadSpec, seconds: number): Promise<Result> {
         }
       : {}),
   };
-  return autocannon({ url: spec.url, connections: spec.connections, duration: seconds, timeout: 10, requests: [request] });
+  return autocannon({ url: spec.url, connections: spec.connections, duration: seconds, timeout: 10, requests: [request], ...(spec.rate === undefined ? {} : { overallRate: spec.rate }) });
 }
 
-/** Runs the warm-up, then the measured run of `serverPid`'s process tree. */
-export async function measure(spec: LoadSpec, serverPid: number): Promise<Measurement> {
+/**
+ * Runs the warm-up, then the measured run of `serverPid`'s process tree. `around` runs right before and
+ * right after the measured run; the CPU window ends after `after` (bench/run.ts waits there until otpd has
+ * caught up with what the requests queued, and reads its metrics).
+ */
+export async function measure(spec: LoadSpec, serverPid: number, around?: { before(): Promise<void>; after(): Promise<void> }): Promise<Measurement> {
   if (spec.warmupSeconds > 0) await fire(spec, spec.warmupSeconds);
+  await around?.before();
   const before = cpuSnapshot(serverPid);
   const result = await fire(spec, spec.durationSeconds);
+  // `after` waits until the work the requests left behind (otpd's outbox, audit batches) is done: that CPU
+  // belongs to these requests too.
+  await around?.after();
   const cpuSeconds = cpuSince(serverPid, before);
   const statuses: Record<string, number> = {};
   let unexpected = 0;

@@ -4,7 +4,7 @@
  * (the workers of `otpd serve --workers N`), before and after a measurement.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -80,7 +80,10 @@ export interface ServerProcess {
  * (otpd's JSON log lines) goes to /dev/null: written, as in production, but not kept.
  */
 export async function startProcess(options: { name: string; args: string[]; env: NodeJS.ProcessEnv; url: string; readyPath: string; cwd: string }): Promise<ServerProcess> {
-  const child: ChildProcess = spawn(process.execPath, options.args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'ignore', 'pipe'] });
+  // BENCH_SERVER_LOG=FILE keeps the servers' stdout (otpd's JSON log lines) for debugging a run.
+  const out = process.env.BENCH_SERVER_LOG ? openSync(process.env.BENCH_SERVER_LOG, 'a') : 'ignore';
+  const child: ChildProcess = spawn(process.execPath, options.args, { cwd: options.cwd, env: options.env, stdio: ['ignore', out, 'pipe'] });
+  if (typeof out === 'number') closeSync(out);
   let tail = '';
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (chunk: string) => {

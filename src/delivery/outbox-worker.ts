@@ -113,10 +113,14 @@ export class OutboxWorker {
 
   /** Claims what is due (up to the free capacity) and starts sending it; returns how many were claimed. */
   private pollOnce(): Promise<number> {
+    // Checked before the poll starts: an async function that returns before its first await runs its
+    // `finally` at once, so `this.polling` would be cleared before `??=` stored it and would then keep a
+    // settled promise for good: every later kick and poll would see a poll "under way" and nothing would
+    // be claimed again (found by `npm run bench`, docs/performance.md).
+    if (!this.polling && this.inFlight.size >= MAX_IN_FLIGHT) return Promise.resolve(0);
     this.polling ??= (async () => {
       try {
         const capacity = MAX_IN_FLIGHT - this.inFlight.size;
-        if (capacity <= 0) return 0;
         const leases = await this.store.claimOutbox(this.clock(), this.state().options.leaseMs, capacity, randomBytes(12).toString('base64url'));
         for (const lease of leases) this.track(this.process(lease));
         this.warnedStore = 0;

@@ -126,9 +126,6 @@ export class RedisConnection {
       const nodes: ClusterNode[] = urls.map((u) => ({ host: u.host, port: u.port }));
       client = new Cluster(nodes, {
         enableOfflineQueue: false,
-        // Commands of one event-loop turn leave in one write (docs/performance.md): under load that is one
-        // syscall for dozens of requests' commands instead of one each.
-        enableAutoPipelining: true,
         clusterRetryStrategy: reconnectDelay,
         scripts: scriptTable,
         redisOptions: common,
@@ -140,7 +137,6 @@ export class RedisConnection {
         port: first.port,
         ...(first.db === undefined ? {} : { db: first.db }),
         enableOfflineQueue: false,
-        enableAutoPipelining: true,
         retryStrategy: reconnectDelay,
         scripts: scriptTable,
       });
