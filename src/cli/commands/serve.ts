@@ -13,28 +13,43 @@ function parseWorkers(text: string): number {
   return Number(text);
 }
 
-/** Runs until SIGTERM/SIGINT, then stops accepting, finishes in-flight work and closes the store. */
+/**
+ * Runs until SIGTERM/SIGINT, then stops accepting, finishes in-flight work and closes the store. A signal
+ * repeated during the shutdown (a supervisor or `docker stop` that signals again, SIGINT and SIGTERM
+ * together under `--workers`) does not cut it short; only a second Ctrl-C (SIGINT) exits at once, which
+ * loses nothing acknowledged: every answered write was committed first.
+ */
 async function serveOne(options: { print: boolean; ensureDefaultApp: boolean }): Promise<void> {
   const config = loadConfig();
   // Signals are handled from the very start, so a stop request during start-up is still graceful.
-  let stopRequested: string | undefined;
-  let stop = (signal: string) => {
-    stopRequested = signal;
-  };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
-  const server = await startServer(config, { print: options.print ? undefined : null, ensureDefaultApp: options.ensureDefaultApp });
-  stop = (signal: string) => {
-    server.logger.info({ signal }, 'shutting down');
-    server.close().then(
+  const received: string[] = [];
+  let server: Awaited<ReturnType<typeof startServer>> | undefined;
+  const stop = () => {
+    server!.logger.info({ signal: received[0] }, 'shutting down');
+    server!.close().then(
       () => process.exit(0),
       (error) => {
-        server.logger.error({ err: error }, 'shutdown failed');
+        server!.logger.error({ err: error }, 'shutdown failed');
         process.exit(1);
       },
     );
   };
-  if (stopRequested) stop(stopRequested);
+  const onSignal = (signal: string) => {
+    received.push(signal);
+    if (received.length === 1) {
+      if (server) stop();
+      return;
+    }
+    if (signal === 'SIGINT' && received.filter((s) => s === 'SIGINT').length > 1) {
+      server?.logger.warn('second SIGINT: exiting without waiting for in-flight work');
+      process.exit(130);
+    }
+    server?.logger.info({ signal }, 'already shutting down');
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  server = await startServer(config, { print: options.print ? undefined : null, ensureDefaultApp: options.ensureDefaultApp });
+  if (received.length > 0) stop();
 }
 
 /**
@@ -64,12 +79,13 @@ async function servePrimary(workers: number): Promise<void> {
     process.stderr.write(`otpd: worker ${worker.process.pid} exited (${signal ?? code}); starting another\n`);
     fork(0);
   });
+  // Idempotent: a repeated signal reaches the workers again as SIGTERM, which they ignore while stopping.
   const stop = () => {
     stopping = true;
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
   };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
   // Each worker reloads OTPD_CONFIG on SIGHUP; the primary only passes the signal on.
   process.on('SIGHUP', () => {
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGHUP');
