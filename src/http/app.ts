@@ -18,6 +18,7 @@ import nativeApi from './native/index.js';
 import health from './native/health.js';
 import { sendProblem } from './problem.js';
 import wellKnown from './well-known.js';
+import gracefulClose from './graceful-close.js';
 import requestContext from './request-context.js';
 import securityHeaders from './security-headers.js';
 
@@ -85,6 +86,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.setErrorHandler((error, request, reply) => sendProblem(request, reply, error));
   app.setNotFoundHandler((request, reply) => sendProblem(request, reply, new OtpdError('ROUTE_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`)));
 
+  await app.register(gracefulClose);
   await app.register(requestContext);
   await app.register(securityHeaders, { publicUrl: options.publicUrl });
   // First: its onRoute hook documents every route registered after it (GET /openapi.json, /docs).
