@@ -1,7 +1,9 @@
 /**
  * Memory per pending verification in Redis: creates N pending verifications through the Redis store under a
  * throwaway prefix and prints the growth of INFO used_memory divided by N, next to MEMORY USAGE of one
- * verification hash and one pending-index key. Deletes its keys afterwards.
+ * verification hash and of one group's pending-pointer hash (shared by about N / 32768 destinations).
+ * Deletes its keys afterwards. Run it against a Redis nobody else writes to for a clean number: other
+ * clients' writes land in the same used_memory, and the keyspace's hash tables double at powers of two.
  *
  *   node --import tsx bench/redis-memory.ts [N] [redis://127.0.0.1:6379]
  */
@@ -10,7 +12,7 @@ import { Redis } from 'ioredis';
 import { newId, routingTag } from '../src/core/ids.js';
 import type { VerificationRecord } from '../src/core/verification.js';
 import { openRedisStore } from '../src/store/redis/index.js';
-import { RedisKeys } from '../src/store/redis/keys.js';
+import { groupOf, RedisKeys } from '../src/store/redis/keys.js';
 import { pendingVerification } from '../test/support/fixtures.js';
 
 const count = Number(process.argv[2] ?? 10_000);
@@ -55,14 +57,15 @@ try {
     await Promise.all(batch.map((record) => store.createVerification(record, now)));
   }
   const after = await usedMemory(client);
-  const tag = routingTag(routingKey, appId, sample!.to);
+  const pointers = keys.pendingPointers(groupOf(routingTag(routingKey, appId, sample!.to)));
   const hashBytes = await client.memory('USAGE', keys.verification(sample!.id)!, 'SAMPLES', '0');
-  const indexBytes = await client.memory('USAGE', keys.pending(tag, appId, sample!.to), 'SAMPLES', '0');
   const encoding = await client.object('ENCODING', keys.verification(sample!.id)!);
+  const pointerBytes = await client.memory('USAGE', pointers, 'SAMPLES', '0');
+  const pointerCount = (await client.hlen(pointers)) - 1;
   console.log(`pending verifications:        ${count}`);
   console.log(`used_memory delta / N:        ${((after - before) / count).toFixed(1)} bytes`);
   console.log(`MEMORY USAGE, one hash:       ${hashBytes} bytes (${encoding})`);
-  console.log(`MEMORY USAGE, one index key:  ${indexBytes} bytes`);
+  console.log(`MEMORY USAGE, one group:      ${pointerBytes} bytes for ${pointerCount} pointers (${await client.object('ENCODING', pointers)})`);
 } finally {
   await deletePrefix(client);
   await store.close();

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { Cluster } from 'ioredis';
 import { newId, newVerificationId, routingTag } from '../../src/core/ids.js';
 import { openRedisStore } from '../../src/store/redis/index.js';
-import { RedisKeys } from '../../src/store/redis/keys.js';
+import { groupOf, RedisKeys } from '../../src/store/redis/keys.js';
 import { startRedisCluster, type RedisCluster } from '../support/redis-cluster.js';
 import { uniquePrefix } from '../support/redis-keys.js';
 import { storeContract, TEST_ROUTING_KEY } from './contract.js';
@@ -39,7 +39,7 @@ describe('Redis Cluster key layout', () => {
     client.disconnect();
   });
 
-  it('puts a destination\'s verifications and pending index in one slot, and spreads destinations over the cluster', async () => {
+  it('puts a destination\'s verifications and pending pointer in one slot, and spreads destinations over the cluster', async () => {
     const keys = new RedisKeys('otpd:');
     const appId = newId('app');
     const slots = new Set<number>();
@@ -50,7 +50,8 @@ describe('Redis Cluster key layout', () => {
       const second = keys.verification(newVerificationId(tag))!;
       const slot = Number(await client.cluster('KEYSLOT', first));
       assert.equal(Number(await client.cluster('KEYSLOT', second)), slot);
-      assert.equal(Number(await client.cluster('KEYSLOT', keys.pending(tag, appId, to))), slot);
+      assert.equal(Number(await client.cluster('KEYSLOT', keys.pendingPointers(groupOf(tag)))), slot);
+      assert.equal(Number(await client.cluster('KEYSLOT', keys.outboxEntry(newVerificationId(tag)))), slot);
       slots.add(slot);
     }
     assert.ok(slots.size > 150, `only ${slots.size} distinct slots for 200 destinations`);

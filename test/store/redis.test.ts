@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
-import { newId } from '../../src/core/ids.js';
+import { randomBytes } from 'node:crypto';
+import { newId, routingTag } from '../../src/core/ids.js';
 import { defaultSettings } from '../../src/core/settings.js';
 import type { VerificationRecord } from '../../src/core/verification.js';
+import { destinationDigest } from '../../src/store/redis/codec.js';
 import { openRedisStore, VERIFICATION_GRACE_MS } from '../../src/store/redis/index.js';
+import { groupOf, RedisKeys } from '../../src/store/redis/keys.js';
 import type { Store } from '../../src/store/store.js';
 import { deleteKeysWithPrefix, inspectionClient, keysWithPrefix, uniquePrefix } from '../support/redis-keys.js';
 import { storeContract, TEST_ROUTING_KEY } from './contract.js';
@@ -35,6 +38,7 @@ describe('Redis store specifics', () => {
   let other: Store;
   let redis: Redis;
   const appId = newId('app');
+  const keys = new RedisKeys(prefix);
 
   before(async () => {
     store = await open(prefix);
@@ -74,30 +78,115 @@ describe('Redis store specifics', () => {
     }
   });
 
-  it('expires a verification 24 h after expiresAt and its pending index at expiresAt; a resend moves both', async () => {
+  it('expires a verification 24 h after expiresAt and its group\'s pending pointers no sooner than expiresAt; a resend moves both', async () => {
     const now = Date.now();
     const record = verification(now);
     await store.createVerification(record, now);
-    const [vkey] = (await keysWithPrefix(redis, prefix)).filter((k) => k.endsWith(record.id));
-    const [ikey] = (await keysWithPrefix(redis, prefix)).filter((k) => k.endsWith(`${appId}:${record.to}`));
-    assert.ok(vkey && ikey);
+    const vkey = keys.verification(record.id)!;
+    const pkey = keys.pendingPointers(groupOf(routingTag(TEST_ROUTING_KEY, appId, record.to)));
+    assert.equal(await redis.hget(pkey, destinationDigest(TEST_ROUTING_KEY, appId, record.to)), record.id.slice(3));
     const near = (actual: number, expected: number): void => assert.ok(Math.abs(actual - expected) < 5_000, `ttl ${actual} is not near ${expected}`);
     near(await redis.pttl(vkey), 600_000 + VERIFICATION_GRACE_MS);
-    near(await redis.pttl(ikey), 600_000);
+    assert.ok((await redis.pttl(pkey)) > 600_000 - 5_000);
 
     const resent = await store.resendVerification(appId, record.id, { codeHash: 'y'.repeat(43), codeKid: 'abcd1234' }, { maxSends: 5, cooldownMs: 0, ttlMs: 900_000 }, now);
     assert.equal(resent?.ok, true);
     near(await redis.pttl(vkey), 900_000 + VERIFICATION_GRACE_MS);
-    near(await redis.pttl(ikey), 900_000);
+    assert.ok((await redis.pttl(pkey)) > 900_000 - 5_000);
   });
 
-  it('keeps a verification as a compact listpack hash', async () => {
+  it('keeps a default pending verification in four listpack fields, and its pointer in the group\'s hash', async () => {
+    const now = Date.now();
+    const record = verification(now, { codeHash: randomBytes(32).toString('base64url') });
+    await store.createVerification(record, now);
+    const vkey = keys.verification(record.id)!;
+    assert.equal(await redis.object('ENCODING', vkey), 'listpack');
+    assert.deepEqual((await redis.hkeys(vkey)).sort(), ['K', 'a', 'e', 't']);
+    assert.equal((await redis.hget(vkey, 'K'))?.length, 45);
+    // No key names the destination: the pointer is a field of the group's hash.
+    assert.deepEqual((await keysWithPrefix(redis, prefix)).filter((k) => k.includes(record.to.slice(1))), []);
+    assert.deepEqual(await store.getVerification(appId, record.id), record);
+  });
+
+  it('keeps a verification with metadata and a locale as a listpack too', async () => {
     const now = Date.now();
     const record = verification(now, { metadata: { plan: 'pro' }, locale: 'fr' });
     await store.createVerification(record, now);
-    const [vkey] = (await keysWithPrefix(redis, prefix)).filter((k) => k.endsWith(record.id));
-    assert.ok(vkey);
-    assert.equal(await redis.object('ENCODING', vkey), 'listpack');
+    assert.equal(await redis.object('ENCODING', keys.verification(record.id)!), 'listpack');
+  });
+
+  it('reads back every kind of destination and code hash exactly, and checks either kind of hash', async () => {
+    const now = Date.now();
+    for (const to of ['person@example.com', '15551234567', '~x', '+15551230000', '+0123']) {
+      for (const codeHash of [randomBytes(32).toString('base64url'), 'x'.repeat(43), 'short']) {
+        const record = verification(now, { to, codeHash });
+        await store.createVerification(record, now);
+        assert.deepEqual(await store.getVerification(appId, record.id), record);
+        assert.equal((await store.findPendingVerification(appId, to, now + 1))?.id, record.id);
+        assert.equal((await store.checkVerification(appId, record.id, { abcd1234: codeHash + 'x' }, now + 1))?.outcome, 'wrong');
+        // The right hash under another key id is still wrong, whichever way the record's hash is stored.
+        assert.equal((await store.checkVerification(appId, record.id, { deadbeef: codeHash }, now + 1))?.outcome, 'wrong');
+        const right = await store.checkVerification(appId, record.id, { other: codeHash, abcd1234: codeHash }, now + 2);
+        assert.equal(right?.outcome, 'approved');
+        assert.equal(right?.verification.codeHash, codeHash);
+        assert.equal(right?.verification.to, to);
+      }
+    }
+    // A resend may switch the key id and hash between their two forms; the old form goes.
+    const record = verification(now, { codeHash: 'text-hash' });
+    await store.createVerification(record, now);
+    const binary = randomBytes(32).toString('base64url');
+    const policy = { maxSends: 5, cooldownMs: 0, ttlMs: 600_000 };
+    assert.equal((await store.resendVerification(appId, record.id, { codeHash: binary, codeKid: 'abcd1234' }, policy, now + 1))?.verification.codeHash, binary);
+    assert.equal((await store.checkVerification(appId, record.id, { abcd1234: 'text-hash' }, now + 2))?.outcome, 'wrong');
+    assert.equal((await store.resendVerification(appId, record.id, { codeHash: 'text-2', codeKid: 'abcd1234' }, policy, now + 3))?.verification.codeHash, 'text-2');
+    assert.equal((await store.checkVerification(appId, record.id, { abcd1234: binary }, now + 4))?.outcome, 'wrong');
+    assert.equal((await store.checkVerification(appId, record.id, { abcd1234: 'text-2' }, now + 5))?.outcome, 'approved');
+  });
+
+  /** `count` phone numbers whose routing tags share the first one's group (a group is 1/32768 of them). */
+  function sameGroup(first: string, count: number): string[] {
+    const group = groupOf(routingTag(TEST_ROUTING_KEY, appId, first));
+    const found = [first];
+    for (let i = 1; found.length < count; i++) {
+      const to = `${first.slice(0, 5)}9${String(i).padStart(6, '0')}`;
+      if (groupOf(routingTag(TEST_ROUTING_KEY, appId, to)) === group) found.push(to);
+    }
+    return found;
+  }
+
+  it('sweeps pointers of ended verifications from the group on a later create, and keeps live ones', async () => {
+    const now = Date.now();
+    const [approved, abandoned, live, later] = sameGroup('+15560000000', 4) as [string, string, string, string];
+    const first = verification(now, { to: approved });
+    const second = verification(now, { to: abandoned, expiresAt: now + 1_000 });
+    const third = verification(now, { to: live, expiresAt: now + 3_600_000 });
+    for (const record of [first, second, third]) await store.createVerification(record, now);
+    assert.equal((await store.checkVerification(appId, first.id, { abcd1234: first.codeHash }, now + 1))?.outcome, 'approved');
+    const pkey = keys.pendingPointers(groupOf(routingTag(TEST_ROUTING_KEY, appId, approved)));
+    const pointer = (to: string): Promise<string | null> => redis.hget(pkey, destinationDigest(TEST_ROUTING_KEY, appId, to));
+    assert.equal(await pointer(approved), first.id.slice(3));
+    // Sweeps run at most every 10 minutes and spare a pending verification's pointer until 10 minutes past its expiry.
+    const sweep = now + 21 * 60_000;
+    await store.createVerification(verification(sweep, { to: later }), sweep);
+    assert.equal(await pointer(approved), null);
+    assert.equal(await pointer(abandoned), null);
+    assert.equal(await pointer(live), third.id.slice(3));
+    assert.equal((await store.findPendingVerification(appId, live, sweep))?.id, third.id);
+    assert.equal(Number(await redis.hget(pkey, 'prune')), sweep + 10 * 60_000);
+  });
+
+  it('erases a destination\'s verifications and pointer, and nothing of a destination sharing its group', async () => {
+    const now = Date.now();
+    const [person, neighbour] = sameGroup('+15570000000', 2) as [string, string];
+    const gone = [verification(now, { to: person }), verification(now + 1, { to: person, createdAt: now + 1 })];
+    const kept = verification(now, { to: neighbour });
+    for (const record of [...gone, kept]) await store.createVerification(record, record.createdAt);
+    assert.equal(await store.eraseDestination(appId, person), 2);
+    for (const record of gone) assert.equal(await store.getVerification(appId, record.id), undefined);
+    assert.equal(await store.findPendingVerification(appId, person, now + 2), undefined);
+    assert.deepEqual(await store.getVerification(appId, kept.id), kept);
+    assert.equal((await store.findPendingVerification(appId, neighbour, now + 2))?.id, kept.id);
   });
 
   it('runs its scripts again after the script cache is flushed (NOSCRIPT falls back to EVAL)', async () => {

@@ -29,6 +29,7 @@ export interface Commands {
   smembers(key: string): Promise<string[]>;
   set(key: string, value: string, px: 'PX', ms: number, nx: 'NX'): Promise<'OK' | null>;
   del(...keys: string[]): Promise<number>;
+  hdel(key: string, ...fields: string[]): Promise<number>;
   pttl(key: string): Promise<number>;
   xrevrange(key: string, end: string, start: string, count: 'COUNT', n: number): Promise<[string, string[]][]>;
   xdel(key: string, ...ids: string[]): Promise<number>;

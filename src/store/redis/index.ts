@@ -26,8 +26,21 @@ import type {
 } from '../store.js';
 import type { OutboxLease, OutboxMessage } from '../outbox.js';
 import { RedisConnection, type ConnectionOptions } from './client.js';
-import { apiKeyFromHash, appFromHash, auditFromFields, auditToFields, eventFromHash, pairsToObject, verificationFromHash, verificationToFields } from './codec.js';
-import { globLiteral, RedisKeys } from './keys.js';
+import {
+  apiKeyFromHash,
+  appDigest,
+  appFromHash,
+  auditFromFields,
+  auditToFields,
+  destinationDigest,
+  encodeDestination,
+  eventFromHash,
+  packCode,
+  pairsToObject,
+  verificationFromHash,
+  verificationToFields,
+} from './codec.js';
+import { globLiteral, groupOf, RedisKeys } from './keys.js';
 import * as S from './scripts.js';
 
 /**
@@ -44,6 +57,13 @@ export const OUTBOX_KEEP_MS = 60 * 60 * 1000;
  */
 const OUTBOX_ORPHAN_GRACE_MS = 30_000;
 const OUTBOX_DEFER_MS = 1_000;
+/**
+ * How often a create sweeps its group's pending pointers, and how long past `expiresAt` a pointer to a
+ * still-pending verification survives a sweep (CREATE_VERIFICATION). A pointer whose verification ended thus
+ * goes with the group's first create once both this long has passed and a sweep is due, or with the group's
+ * hash when no create comes. Until then it is harmless: whoever follows it checks the verification anyway.
+ */
+const POINTER_SWEEP_MS = 10 * 60 * 1000;
 
 /** What `openStore` passes (src/store/index.ts), plus the connection's optional timeouts. */
 export interface RedisStoreOptions extends ConnectionOptions {
@@ -138,22 +158,26 @@ export class RedisStore implements Store {
 
   async createVerification(record: VerificationRecord, now: number, outbox?: OutboxMessage): Promise<CreateResult> {
     const tag = routingTagOfVerificationId(record.id);
-    // The pending index is found by (app, to) alone, so the id must carry that destination's tag; an id
+    // The pending pointer is found by (app, to) alone, so the id must carry that destination's tag; an id
     // made for another destination would put the verification where no lookup or supersede can see it.
     if (tag === undefined || tag !== routingTag(this.routingKey, record.appId, record.to)) {
       throw new OtpdError('INTERNAL', `verification id ${record.id} does not carry the routing tag of its destination`);
     }
+    const group = groupOf(tag);
     if (outbox) await this.indexOutbox(outbox, now);
-    const reply = await this.redis.run(S.CREATE_VERIFICATION, [this.keys.verificationStem(tag) + record.id, this.keys.pending(tag, record.appId, record.to)], [
-      this.keys.verificationStem(tag),
+    const reply = await this.redis.run(S.CREATE_VERIFICATION, [this.keys.verificationStem(group) + record.id, this.keys.pendingPointers(group)], [
+      this.keys.verificationStem(group),
       record.id,
       now,
       VERIFICATION_GRACE_MS,
-      this.keys.outboxStem(tag),
+      this.keys.outboxStem(group),
       outbox?.id ?? '',
       outbox?.payload ?? '',
       outbox?.expiresAt ?? 0,
       OUTBOX_KEEP_MS,
+      destinationDigest(this.routingKey, record.appId, record.to),
+      POINTER_SWEEP_MS,
+      record.appId,
       ...verificationToFields(record),
     ]);
     const [supersededId, attempts] = reply as [string | null, number];
@@ -168,19 +192,21 @@ export class RedisStore implements Store {
   }
 
   async findPendingVerification(appId: string, to: string, now: number): Promise<VerificationRecord | undefined> {
-    const tag = routingTag(this.routingKey, appId, to);
-    const reply = await this.redis.run(S.FIND_PENDING, [this.keys.pending(tag, appId, to)], [this.keys.verificationStem(tag)]);
+    const group = groupOf(routingTag(this.routingKey, appId, to));
+    const reply = await this.redis.run(S.FIND_PENDING, [this.keys.pendingPointers(group)], [destinationDigest(this.routingKey, appId, to), this.keys.verificationStem(group)]);
     if (reply === null) return undefined;
     const [id, fields] = reply as [string, unknown];
+    // The pointer was found by a digest: the record must be this destination's.
     const record = verificationFromHash(id, pairsToObject(fields), appId);
-    return record && record.status === 'pending' && now < record.expiresAt ? record : undefined;
+    return record && record.to === to && record.status === 'pending' && now < record.expiresAt ? record : undefined;
   }
 
   async checkVerification(appId: string, id: string, candidateHashes: Record<string, string>, now: number): Promise<CheckResult | undefined> {
     const key = this.keys.verification(id);
     if (key === undefined) return undefined;
-    const candidates = Object.entries(candidateHashes).flat();
-    const reply = await this.redis.run(S.CHECK_VERIFICATION, [key], [appId, now, ...candidates]);
+    const candidates: string[] = [];
+    for (const [kid, hash] of Object.entries(candidateHashes)) candidates.push(kid, hash, packCode(kid, hash) ?? '');
+    const reply = await this.redis.run(S.CHECK_VERIFICATION, [key], [appDigest(appId), now, ...candidates]);
     if (reply === null) return undefined;
     const [outcome, fields] = reply as [Outcome, unknown];
     const verification = verificationFromHash(id, pairsToObject(fields), appId);
@@ -197,11 +223,13 @@ export class RedisStore implements Store {
   ): Promise<ResendResult | undefined> {
     const tag = routingTagOfVerificationId(id);
     if (tag === undefined) return undefined;
+    const group = groupOf(tag);
     // Indexed first even if the resend is then refused: the claimer drops an entry without its message.
     if (outbox) await this.indexOutbox(outbox, now);
-    const args = [appId, now, newCode.codeHash, newCode.codeKid, policy.maxSends, policy.cooldownMs, policy.ttlMs, VERIFICATION_GRACE_MS, this.keys.pendingStem(tag), id];
-    args.push(outbox ? this.keys.outboxStem(tag) + id : '', outbox?.id ?? '', outbox?.payload ?? '', OUTBOX_KEEP_MS);
-    const reply = await this.redis.run(S.RESEND_VERIFICATION, [this.keys.verificationStem(tag) + id], args);
+    const packed = packCode(newCode.codeKid, newCode.codeHash) ?? '';
+    const args = [appDigest(appId), now, packed, newCode.codeKid, newCode.codeHash, policy.maxSends, policy.cooldownMs, policy.ttlMs, VERIFICATION_GRACE_MS, timeOfId(id)];
+    args.push(outbox ? this.keys.outboxStem(group) + id : '', outbox?.id ?? '', outbox?.payload ?? '', OUTBOX_KEEP_MS, appId);
+    const reply = await this.redis.run(S.RESEND_VERIFICATION, [this.keys.verificationStem(group) + id, this.keys.pendingPointers(group)], args);
     if (reply === null) return undefined;
     const [result, retryAfterMs, fields] = reply as ['ok' | 'not_pending' | 'expired' | 'max_sends' | 'cooldown', number | null, unknown];
     const verification = verificationFromHash(id, pairsToObject(fields), appId);
@@ -213,7 +241,7 @@ export class RedisStore implements Store {
   async cancelVerification(appId: string, id: string, now: number): Promise<TransitionResult | undefined> {
     const key = this.keys.verification(id);
     if (key === undefined) return undefined;
-    const reply = await this.redis.run(S.CANCEL_VERIFICATION, [key], [appId, now]);
+    const reply = await this.redis.run(S.CANCEL_VERIFICATION, [key], [appDigest(appId), now]);
     if (reply === null) return undefined;
     const [ok, fields] = reply as [number, unknown];
     const verification = verificationFromHash(id, pairsToObject(fields), appId);
@@ -225,7 +253,7 @@ export class RedisStore implements Store {
     if (key === undefined) return undefined;
     // undefined keeps a field, null clears it, a string sets it (as the SQLite store).
     const op = (value: string | null | undefined): [string, string] => (value === undefined ? ['keep', ''] : value === null ? ['clear', ''] : ['set', value]);
-    const args = [appId, now, update.status, update.failVerification ? '1' : '0', ...op(update.provider), ...op(update.providerMessageId), ...op(update.failureReason), update.send ?? ''];
+    const args = [appDigest(appId), now, update.status, update.failVerification ? '1' : '0', ...op(update.provider), ...op(update.providerMessageId), ...op(update.failureReason), update.send ?? ''];
     const reply = await this.redis.run(S.RECORD_DELIVERY, [key], args);
     return reply === null ? undefined : verificationFromHash(id, pairsToObject(reply), appId);
   }
@@ -236,22 +264,22 @@ export class RedisStore implements Store {
   }
 
   /**
-   * Every verification of (app, to) lives in the slot of their routing tag: SCAN for `P v:{T}:*` (on every
-   * master; only the tag's owner has matches) and erase each key whose app and `to` are the person's
-   * (other destinations share the tag). The pending index goes with the first one.
+   * Every verification of (app, to) lives in the slot of its group and carries the routing tag in its id: SCAN
+   * for those keys (on every master; only the group's owner has matches) and erase each key whose app and `to`
+   * are the person's (other destinations share the tag). The pending pointer goes with the first one.
    */
   async eraseDestination(appId: string, to: string): Promise<number> {
     const tag = routingTag(this.routingKey, appId, to);
-    const pattern = globLiteral(this.keys.verificationStem(tag)) + '*';
-    const index = this.keys.pending(tag, appId, to);
+    const pointers = this.keys.pendingPointers(groupOf(tag));
+    const args = [appDigest(appId), encodeDestination(to), destinationDigest(this.routingKey, appId, to)];
     let erased = 0;
     let cursor: string | undefined;
     do {
-      const page = await this.redis.scan(pattern, cursor, 1000);
-      for (const key of page.keys) erased += Number(await this.redis.run(S.ERASE_VERIFICATION, [key, index], [appId, to]));
+      const page = await this.redis.scan(this.keys.verificationsOfTag(tag), cursor, 1000);
+      for (const key of page.keys) erased += Number(await this.redis.run(S.ERASE_VERIFICATION, [key, pointers], args));
       cursor = page.nextCursor;
     } while (cursor !== undefined);
-    await this.redis.guard(() => this.redis.commands.del(index));
+    await this.redis.guard(() => this.redis.commands.hdel(pointers, args[2]!));
     return erased;
   }
 

@@ -4,8 +4,11 @@ import { OtpdError } from '../../errors.js';
 /**
  * The Redis key layout, in one place. `P` is the configured prefix (`otpd:` by default).
  *
- *   P v:{T}:<verificationId>        hash    one verification (fields in codec.ts); expires at expiresAt + 24 h
- *   P p:{T}:<appId>:<to>            string  id of the destination's pending verification; expires at expiresAt
+ *   P v:{G}:<verificationId>        hash    one verification (fields in codec.ts); expires at expiresAt + 24 h
+ *   P p:{G}                         hash    the pending pointers of one group: destination digest of (app, to)
+ *                                           (codec.ts) → the id, without `ve_`, of its latest pending verification;
+ *                                           field `prune`: time of the group's next sweep. Expires with the
+ *                                           latest expiresAt of its pointers, moved on resend
  *   P {apps}:a:<appId>              hash    app: n name, s settings JSON, c createdAt, u updatedAt; permanent
  *   P {apps}:names                  hash    app name → app id (name uniqueness); permanent
  *   P {apps}:k:<keyHash>            hash    API key: i id, a appId, p prefix, c createdAt, r revokedAt; permanent
@@ -18,7 +21,7 @@ import { OtpdError } from '../../errors.js';
  *   P r:<namespace>:<id>            hash    versioned document: v version, d JSON; permanent unless given a ttl
  *   P {audit:<appId>}:log           stream  the app's audit log; trimmed to its retention on every append, and
  *                                           expires (PEXPIRE = retention, refreshed on append) when nothing was added for that long
- *   P o:{T}:<verificationId>        hash    the verification's waiting outbox message: i message id, a appId, p payload
+ *   P o:{G}:<verificationId>        hash    the verification's waiting outbox message: i message id, a appId, p payload
  *                                           (ciphertext), c send, e expiresAt; expires an hour after expiresAt
  *   P o:{<reference>}               hash    the same, for a reference that is no verification (seed-001 codes)
  *   P {outbox}:due                  zset    "<reference>|<messageId>" → next try, or the end of its lease; expiry
@@ -28,9 +31,14 @@ import { OtpdError } from '../../errors.js';
  *   P {events}:e:<id>               hash    one queued webhook event (a appId, y type, p payload, n attempts, d dueAt,
  *                                           e expiresAt, le last error); expires at expiresAt
  *
- * `{T}` is the verification id's routing tag (core/ids.ts), the same for every verification of one
- * (app, destination). Used as the Redis Cluster hash tag, it puts a destination's verifications and its
- * pending index in one slot, so "create supersedes the pending one and carries its attempts" is one script.
+ * `{G}` is the group of a verification id: the first 3 characters (15 bits) of its routing tag (core/ids.ts),
+ * which is the same for every verification of one (app, destination). Used as the Redis Cluster hash tag, it
+ * puts a destination's verifications and its pending pointer in one slot, so "create supersedes the pending one
+ * and carries its attempts" is one script. A group, not the whole 20-bit tag, because the pointers of a group
+ * share one hash: a key per pending verification costs ~150 bytes of keyspace overhead (dict entries, key name,
+ * object header, expiry entry), a pointer inside a shared listpack ~45 (docs/scaling.md, bench/redis-memory.ts).
+ * 32,768 groups still spread evenly over the 16,384 slots. Redis 7.0 cannot expire a field, so a pointer goes
+ * when a later create replaces it, or when a create sweeps its group (scripts.ts, CREATE_VERIFICATION).
  * Apps and API keys are few and small; one `{apps}` tag keeps their multi-key scripts in one slot too.
  */
 export class RedisKeys {
@@ -40,24 +48,25 @@ export class RedisKeys {
     if (/[{}]/.test(prefix)) throw new OtpdError('CONFIG', `the Redis key prefix must not contain { or }, got ${JSON.stringify(prefix)}`);
   }
 
-  /** `P v:{T}:` — verification keys of one routing tag are this stem plus the id. */
-  verificationStem(tag: string): string {
-    return `${this.prefix}v:{${tag}}:`;
+  /** `P v:{G}:` — verification keys of one group are this stem plus the id. */
+  verificationStem(group: string): string {
+    return `${this.prefix}v:{${group}}:`;
   }
 
   /** undefined for a string that is not a well-formed verification id (it cannot exist). */
   verification(id: string): string | undefined {
     const tag = routingTagOfVerificationId(id);
-    return tag === undefined ? undefined : this.verificationStem(tag) + id;
+    return tag === undefined ? undefined : this.verificationStem(groupOf(tag)) + id;
   }
 
-  /** `P p:{T}:` — the pending index key is this stem plus `<appId>:<to>`; Lua rebuilds it the same way. */
-  pendingStem(tag: string): string {
-    return `${this.prefix}p:{${tag}}:`;
+  /** SCAN MATCH pattern for the verification keys of one routing tag (`ve_`, 10 time characters, then the tag). */
+  verificationsOfTag(tag: string): string {
+    return `${globLiteral(this.verificationStem(groupOf(tag)))}ve_${'?'.repeat(10)}${globLiteral(tag)}*`;
   }
 
-  pending(tag: string, appId: string, to: string): string {
-    return `${this.pendingStem(tag)}${appId}:${to}`;
+  /** The hash of the group's pending pointers. */
+  pendingPointers(group: string): string {
+    return `${this.prefix}p:{${group}}`;
   }
 
   app(appId: string): string {
@@ -131,13 +140,13 @@ export class RedisKeys {
    * between the two leaves an index entry without a message (dropped by the claimer), never a message
    * nobody will find.
    */
-  outboxStem(tag: string): string {
-    return `${this.prefix}o:{${tag}}:`;
+  outboxStem(group: string): string {
+    return `${this.prefix}o:{${group}}:`;
   }
 
   outboxEntry(reference: string): string {
     const tag = routingTagOfVerificationId(reference);
-    return tag === undefined ? `${this.prefix}o:{${reference}}` : this.outboxStem(tag) + reference;
+    return tag === undefined ? `${this.prefix}o:{${reference}}` : this.outboxStem(groupOf(tag)) + reference;
   }
 
   outboxDue(): string {
@@ -155,6 +164,11 @@ export class RedisKeys {
   event(id: string): string {
     return this.eventStem() + id;
   }
+}
+
+/** The hash-tag group of a routing tag: its first 3 characters (15 of its 20 bits). */
+export function groupOf(tag: string): string {
+  return tag.slice(0, 3);
 }
 
 /** A literal for a SCAN MATCH pattern: glob characters escaped. */

@@ -14,9 +14,11 @@
  * early or keep them late. With synchronised clocks the two are the same.
  *
  * In Redis Cluster, every key a script touches shares one hash tag (keys.ts), including keys a script builds
- * from a stem argument (the superseded verification, the pending index on resend, API keys of a deleted
- * app): they are in the script's slot by construction.
+ * from a stem argument (the superseded verification, the verifications a create's pointer sweep reads, API
+ * keys of a deleted app): they are in the script's slot by construction.
  */
+
+import { IMPLIED } from './codec.js';
 
 export interface ScriptDefinition {
   /** Command name registered with ioredis `defineCommand` (EVALSHA, falling back to EVAL on NOSCRIPT). */
@@ -38,18 +40,35 @@ const READS = '#!lua flags=no-writes\n';
 const INT = `local function int(x) return string.format('%.0f', x) end\n`;
 
 /**
+ * The defaults a verification hash leaves out (codec.ts `IMPLIED`): a missing field reads as its default here
+ * exactly as it does in codec.ts, and a field is written only when it differs from it.
+ */
+const IMPLIED_LUA =
+  `local IMPLIED_STATUS, IMPLIED_DELIVERY = '${IMPLIED.status}', '${IMPLIED.deliveryStatus}'\n` +
+  `local IMPLIED_ATTEMPTS, IMPLIED_SENDS, IMPLIED_MAX_ATTEMPTS = ${IMPLIED.attempts}, ${IMPLIED.sends}, ${IMPLIED.maxAttempts}\n`;
+
+/**
  * Create a verification, superseding the destination's pending one (decisions 2, core
- * `attemptsCarriedFrom`). Atomic because the pending index is read, the previous verification canceled, its
+ * `attemptsCarriedFrom`). Atomic because the pending pointer is read, the previous verification canceled, its
  * attempts carried and the new one written with nothing in between: two concurrent creates for one
  * destination cannot both carry from the same predecessor, nor leave two verifications pending.
+ *
+ * The pointer is found by a digest of (app, to) (codec.ts `destinationDigest`), so the previous verification
+ * counts only if its app and `to` are the new one's. Its value is the id without `ve_`.
  *
  * The verification's outbox message (decisions 3) is written in the same step, and the superseded
  * verification's waiting message deleted (its code no longer works).
  *
- * KEYS: 1 new verification, 2 pending index of (app, to).
- * ARGV: 1 verification key stem `P v:{T}:`, 2 id, 3 now, 4 grace ms kept after expiry, 5 outbox key stem
- * `P o:{T}:`, 6 message id ('' for none), 7 payload, 8 message expiresAt, 9 ms the message is kept after it,
- * 10.. field/value pairs.
+ * Pointers cannot expire one by one (Redis 7.0), so the group's hash expires with its longest-lived pointer and
+ * is swept here: at most once per ARGV 11 ms (field `prune` holds the time of the next sweep), a create drops
+ * every pointer whose verification is gone, finished, or expired longer than ARGV 11 ms ago (a margin so an
+ * instance whose clock runs ahead cannot take a live pointer away). A sweep reads one field pair per pointer
+ * of the group; spread over the creates of one sweep interval that is a few reads per create.
+ *
+ * KEYS: 1 new verification, 2 the group's pending pointers.
+ * ARGV: 1 verification key stem `P v:{G}:`, 2 id, 3 now, 4 grace ms kept after expiry, 5 outbox key stem
+ * `P o:{G}:`, 6 message id ('' for none), 7 payload, 8 message expiresAt, 9 ms the message is kept after it,
+ * 10 destination digest, 11 sweep interval ms, 12 appId (for the message), 13.. field/value pairs.
  * Returns { supersededId or nil, stored attempts }.
  */
 export const CREATE_VERIFICATION: ScriptDefinition = {
@@ -58,26 +77,28 @@ export const CREATE_VERIFICATION: ScriptDefinition = {
   lua:
     WRITES +
     INT +
+    IMPLIED_LUA +
     `
-local key, index = KEYS[1], KEYS[2]
+local key, pointers = KEYS[1], KEYS[2]
 local stem, id, now, grace = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local outboxStem, messageId = ARGV[5], ARGV[6]
-local FIELDS = 10
+local outboxStem, messageId, destination, sweepMs = ARGV[5], ARGV[6], ARGV[10], tonumber(ARGV[11])
+local FIELDS = 13
 local record = {}
 for i = FIELDS, #ARGV - 1, 2 do record[ARGV[i]] = ARGV[i + 1] end
 if redis.call('EXISTS', key) == 1 then return redis.error_reply('ERR verification ' .. id .. ' already exists') end
 
 local carried, superseded = 0, false
-local previousId = redis.call('GET', index)
-if previousId then
+local previousRef = redis.call('HGET', pointers, destination)
+if previousRef then
+  local previousId = 've_' .. previousRef
   local previous = stem .. previousId
-  local p = redis.call('HMGET', previous, 'a', 's', 'e', 'n')
-  if p[1] == record.a and p[2] == 'pending' then
-    -- A pending verification leaves the index either way: canceled when superseded, expired when stale.
+  local p = redis.call('HMGET', previous, 'a', 's', 'e', 'n', 't')
+  if p[1] == record.a and p[5] == record.t and (p[2] or IMPLIED_STATUS) == 'pending' then
+    -- A pending verification is replaced either way: canceled when superseded, expired when stale.
     if now >= tonumber(p[3]) then
       redis.call('HSET', previous, 's', 'expired', 'u', ARGV[3])
     else
-      carried = tonumber(p[4])
+      carried = tonumber(p[4] or IMPLIED_ATTEMPTS)
       redis.call('HSET', previous, 's', 'canceled', 'u', ARGV[3])
       superseded = previousId
     end
@@ -85,23 +106,48 @@ if previousId then
   end
 end
 
-local attempts = math.max(tonumber(record.n), carried)
+local attempts = math.max(tonumber(record.n or IMPLIED_ATTEMPTS), carried)
 local fields = {}
 for i = FIELDS, #ARGV - 1, 2 do
-  fields[#fields + 1] = ARGV[i]
-  fields[#fields + 1] = (ARGV[i] == 'n') and int(attempts) or ARGV[i + 1]
+  if ARGV[i] ~= 'n' then
+    fields[#fields + 1] = ARGV[i]
+    fields[#fields + 1] = ARGV[i + 1]
+  end
+end
+if attempts ~= IMPLIED_ATTEMPTS then
+  fields[#fields + 1] = 'n'
+  fields[#fields + 1] = int(attempts)
 end
 redis.call('HSET', key, unpack(fields))
 local expiresAt = tonumber(record.e)
 redis.call('PEXPIRE', key, int(math.max(1, expiresAt + grace - now)))
-if record.s == 'pending' then
-  redis.call('SET', index, id, 'PX', int(math.max(1, expiresAt - now)))
+if (record.s or IMPLIED_STATUS) == 'pending' then
+  redis.call('HSET', pointers, destination, string.sub(id, 4))
+  local ttl = math.max(1, expiresAt - now)
+  if redis.call('PTTL', pointers) < ttl then redis.call('PEXPIRE', pointers, int(ttl)) end
+elseif previousRef then
+  redis.call('HDEL', pointers, destination)
 end
 if messageId ~= '' then
   local entry = outboxStem .. id
   redis.call('DEL', entry)
-  redis.call('HSET', entry, 'i', messageId, 'a', record.a, 'p', ARGV[7], 'c', record.c, 'e', ARGV[8])
+  redis.call('HSET', entry, 'i', messageId, 'a', ARGV[12], 'p', ARGV[7], 'c', record.c or int(IMPLIED_SENDS), 'e', ARGV[8])
   redis.call('PEXPIRE', entry, int(math.max(1, tonumber(ARGV[8]) + tonumber(ARGV[9]) - now)))
+end
+
+local due = redis.call('HGET', pointers, 'prune')
+if (due and now >= tonumber(due)) or ((not due) and redis.call('EXISTS', pointers) == 1) then
+  local all = redis.call('HGETALL', pointers)
+  for i = 1, #all - 1, 2 do
+    local field = all[i]
+    if field ~= 'prune' and field ~= destination then
+      local v = redis.call('HMGET', stem .. 've_' .. all[i + 1], 's', 'e')
+      if (not v[2]) or (v[1] or IMPLIED_STATUS) ~= 'pending' or now >= tonumber(v[2]) + sweepMs then
+        redis.call('HDEL', pointers, field)
+      end
+    end
+  end
+  redis.call('HSET', pointers, 'prune', int(now + sweepMs))
 end
 return { superseded, attempts }
 `,
@@ -117,9 +163,12 @@ return { superseded, attempts }
  * verification), computed by otpd. Even if its timing varied with the first differing byte, that would
  * reveal how much of an HMAC output matches; without the server secret nobody can pick a code whose digest
  * shares a prefix with the stored one, so the leak says nothing about the code (the reasoning behind the
- * "double HMAC" comparison). Besides, Lua interns strings, so == is a pointer comparison here.
+ * "double HMAC" comparison). Besides, Lua interns strings, so == is a pointer comparison here. A key id and
+ * hash stored packed (`K`, codec.ts) are compared with each candidate packed with its key id, so a hash made
+ * under another key never matches there either; text ones (`k`, `h`) as they are.
  *
- * KEYS: 1 verification. ARGV: 1 appId, 2 now, 3.. key id / candidate hash pairs.
+ * KEYS: 1 verification. ARGV: 1 app digest, 2 now, 3.. key id / candidate hash / both packed ('' when they do
+ * not pack) triples.
  * Returns nil for an unknown id or another app's, else { outcome, HGETALL }.
  */
 export const CHECK_VERIFICATION: ScriptDefinition = {
@@ -128,12 +177,14 @@ export const CHECK_VERIFICATION: ScriptDefinition = {
   lua:
     WRITES +
     INT +
+    IMPLIED_LUA +
     `
 local key = KEYS[1]
-local v = redis.call('HMGET', key, 'a', 's', 'e', 'n', 'm', 'k', 'h')
+local v = redis.call('HMGET', key, 'a', 's', 'e', 'n', 'm', 'K', 'k', 'h')
 if v[1] ~= ARGV[1] then return false end
 local now = tonumber(ARGV[2])
-local status, expiresAt, attempts, maxAttempts = v[2], tonumber(v[3]), tonumber(v[4]), tonumber(v[5])
+local status, expiresAt = v[2] or IMPLIED_STATUS, tonumber(v[3])
+local attempts, maxAttempts = tonumber(v[4] or IMPLIED_ATTEMPTS), tonumber(v[5] or IMPLIED_MAX_ATTEMPTS)
 local outcome
 if status ~= 'pending' then
   outcome = 'not_pending'
@@ -145,22 +196,29 @@ elseif attempts >= maxAttempts then
   redis.call('HSET', key, 's', 'max_attempts_reached', 'u', ARGV[2])
 else
   -- The record's key id picks the candidate: a hash made under another key never matches.
-  local candidate = false
-  for i = 3, #ARGV - 1, 2 do
-    if ARGV[i] == v[6] then
-      candidate = ARGV[i + 1]
+  local matches = false
+  for i = 3, #ARGV - 2, 3 do
+    if v[6] then
+      if ARGV[i + 2] == v[6] then
+        matches = true
+        break
+      end
+    elseif ARGV[i] == v[7] then
+      matches = ARGV[i + 1] == v[8]
       break
     end
   end
-  if candidate and candidate == v[7] then
+  if matches then
     outcome = 'approved'
     redis.call('HSET', key, 's', 'approved', 'u', ARGV[2])
   else
     outcome = 'wrong'
     attempts = attempts + 1
-    local nextStatus = 'pending'
-    if attempts >= maxAttempts then nextStatus = 'max_attempts_reached' end
-    redis.call('HSET', key, 'n', int(attempts), 's', nextStatus, 'u', ARGV[2])
+    if attempts >= maxAttempts then
+      redis.call('HSET', key, 'n', int(attempts), 's', 'max_attempts_reached', 'u', ARGV[2])
+    else
+      redis.call('HSET', key, 'n', int(attempts), 'u', ARGV[2])
+    end
   end
 end
 return { outcome, redis.call('HGETALL', key) }
@@ -170,28 +228,32 @@ return { outcome, redis.call('HGETALL', key) }
 /**
  * Resend (core `decideResend`): not pending → expired → max sends → cooldown → new code, attempts kept
  * (decisions 1). Atomic so two concurrent resends cannot both pass the cooldown or the send limit. The
- * verification's expiry and the pending index's expiry move with `expiresAt`, so the destination keeps
- * pointing at this verification and a later create still carries its attempts.
+ * verification's expiry moves with `expiresAt`, and so does its group's pointer hash when it would expire
+ * sooner, so the destination keeps pointing at this verification and a later create still carries its
+ * attempts.
  *
  * On success the verification's waiting outbox message is replaced by the new one, in the same step.
  *
- * KEYS: 1 verification. ARGV: 1 appId, 2 now, 3 new code hash, 4 its key id, 5 maxSends, 6 cooldown ms,
- * 7 ttl ms, 8 grace ms, 9 pending index stem `P p:{T}:`, 10 verification id, 11 outbox entry key ('' for
- * no message), 12 message id, 13 payload, 14 ms the message is kept after it expires.
+ * KEYS: 1 verification, 2 the group's pending pointers. ARGV: 1 app digest, 2 now, 3 new key id and code
+ * hash packed ('' when they do not pack), 4 key id, 5 code hash, 6 maxSends, 7 cooldown ms, 8 ttl ms, 9 grace ms, 10 createdAt
+ * (the time in the id: lastSentAt when `l` is absent), 11 outbox entry key ('' for no message), 12 message
+ * id, 13 payload, 14 ms the message is kept after it expires, 15 appId (for the message).
  * Returns nil for an unknown id or another app's, else { 'ok' | reason, retryAfterMs or nil, HGETALL }.
  */
 export const RESEND_VERIFICATION: ScriptDefinition = {
   name: 'otpdResendVerification',
-  numberOfKeys: 1,
+  numberOfKeys: 2,
   lua:
     WRITES +
     INT +
+    IMPLIED_LUA +
     `
 local key = KEYS[1]
-local v = redis.call('HMGET', key, 'a', 's', 'e', 'c', 'l', 't')
+local v = redis.call('HMGET', key, 'a', 's', 'e', 'c', 'l')
 if v[1] ~= ARGV[1] then return false end
 local now = tonumber(ARGV[2])
-local status, expiresAt, sends, lastSentAt = v[2], tonumber(v[3]), tonumber(v[4]), tonumber(v[5])
+local status, expiresAt = v[2] or IMPLIED_STATUS, tonumber(v[3])
+local sends, lastSentAt = tonumber(v[4] or IMPLIED_SENDS), tonumber(v[5] or ARGV[10])
 if status ~= 'pending' then
   return { 'not_pending', false, redis.call('HGETALL', key) }
 end
@@ -199,27 +261,31 @@ if now >= expiresAt then
   redis.call('HSET', key, 's', 'expired', 'u', ARGV[2])
   return { 'expired', false, redis.call('HGETALL', key) }
 end
-if sends >= tonumber(ARGV[5]) then
+if sends >= tonumber(ARGV[6]) then
   return { 'max_sends', math.max(0, expiresAt - now), redis.call('HGETALL', key) }
 end
-local wait = lastSentAt + tonumber(ARGV[6]) - now
+local wait = lastSentAt + tonumber(ARGV[7]) - now
 if wait > 0 then
   return { 'cooldown', wait, redis.call('HGETALL', key) }
 end
 
-local newExpiresAt = now + tonumber(ARGV[7])
-redis.call('HSET', key, 'h', ARGV[3], 'k', ARGV[4], 'c', int(sends + 1), 'e', int(newExpiresAt), 'l', ARGV[2], 'u', ARGV[2])
+local newExpiresAt = now + tonumber(ARGV[8])
+redis.call('HSET', key, 'c', int(sends + 1), 'e', int(newExpiresAt), 'l', ARGV[2], 'u', ARGV[2])
+if ARGV[3] ~= '' then
+  redis.call('HSET', key, 'K', ARGV[3])
+  redis.call('HDEL', key, 'k', 'h')
+else
+  redis.call('HSET', key, 'k', ARGV[4], 'h', ARGV[5])
+  redis.call('HDEL', key, 'K')
+end
 -- Delivery starts over: no field 'd' reads as 'queued' (codec.ts); the last message's id and failure go.
 redis.call('HDEL', key, 'd', 'pm', 'fr')
-redis.call('PEXPIRE', key, int(math.max(1, newExpiresAt + tonumber(ARGV[8]) - now)))
-local index = ARGV[9] .. v[1] .. ':' .. v[6]
-local current = redis.call('GET', index)
-if (not current) or current == ARGV[10] then
-  redis.call('SET', index, ARGV[10], 'PX', int(math.max(1, newExpiresAt - now)))
-end
+redis.call('PEXPIRE', key, int(math.max(1, newExpiresAt + tonumber(ARGV[9]) - now)))
+local ttl = math.max(1, newExpiresAt - now)
+if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], int(ttl)) end
 if ARGV[11] ~= '' then
   redis.call('DEL', ARGV[11])
-  redis.call('HSET', ARGV[11], 'i', ARGV[12], 'a', v[1], 'p', ARGV[13], 'c', int(sends + 1), 'e', int(newExpiresAt))
+  redis.call('HSET', ARGV[11], 'i', ARGV[12], 'a', ARGV[15], 'p', ARGV[13], 'c', int(sends + 1), 'e', int(newExpiresAt))
   redis.call('PEXPIRE', ARGV[11], int(math.max(1, newExpiresAt + tonumber(ARGV[14]) - now)))
 end
 return { 'ok', false, redis.call('HGETALL', key) }
@@ -230,19 +296,20 @@ return { 'ok', false, redis.call('HGETALL', key) }
  * Cancel (core `decideCancel`): not pending → expired → canceled. Atomic so a cancel cannot interleave with a
  * check that approves the same verification.
  *
- * KEYS: 1 verification. ARGV: 1 appId, 2 now. Returns nil, or { 1 | 0, HGETALL }.
+ * KEYS: 1 verification. ARGV: 1 app digest, 2 now. Returns nil, or { 1 | 0, HGETALL }.
  */
 export const CANCEL_VERIFICATION: ScriptDefinition = {
   name: 'otpdCancelVerification',
   numberOfKeys: 1,
   lua:
     WRITES +
+    IMPLIED_LUA +
     `
 local key = KEYS[1]
 local v = redis.call('HMGET', key, 'a', 's', 'e')
 if v[1] ~= ARGV[1] then return false end
 local ok = 0
-if v[2] == 'pending' then
+if (v[2] or IMPLIED_STATUS) == 'pending' then
   if tonumber(ARGV[2]) >= tonumber(v[3]) then
     redis.call('HSET', key, 's', 'expired', 'u', ARGV[2])
   else
@@ -261,7 +328,7 @@ return { ok, redis.call('HGETALL', key) }
  * With a send number (ARGV 11), the report applies only while the verification is on that send and never
  * moves its delivery status back (src/store/delivery-order.ts): queued 0 < sent 1 < the final ones 2.
  *
- * KEYS: 1 verification. ARGV: 1 appId, 2 now, 3 delivery status, 4 '1' to fail a pending verification,
+ * KEYS: 1 verification. ARGV: 1 app digest, 2 now, 3 delivery status, 4 '1' to fail a pending verification,
  * 5/6 provider, 7/8 provider message id, 9/10 failure reason — each an op ('keep' | 'clear' | 'set') and a
  * value, 11 send ('' for none).
  * Returns nil, or HGETALL.
@@ -271,17 +338,18 @@ export const RECORD_DELIVERY: ScriptDefinition = {
   numberOfKeys: 1,
   lua:
     WRITES +
+    IMPLIED_LUA +
     `
 local key = KEYS[1]
 local v = redis.call('HMGET', key, 'a', 's', 'c', 'd')
 if v[1] ~= ARGV[1] then return false end
 if ARGV[11] ~= '' then
   local rank = { queued = 0, sent = 1, delivered = 2, undelivered = 2, failed = 2 }
-  if tonumber(v[3]) ~= tonumber(ARGV[11]) or rank[ARGV[3]] < rank[v[4] or 'queued'] then
+  if tonumber(v[3] or IMPLIED_SENDS) ~= tonumber(ARGV[11]) or rank[ARGV[3]] < rank[v[4] or IMPLIED_DELIVERY] then
     return redis.call('HGETALL', key)
   end
 end
-if ARGV[4] == '1' and v[2] == 'pending' then
+if ARGV[4] == '1' and (v[2] or IMPLIED_STATUS) == 'pending' then
   redis.call('HSET', key, 's', 'failed')
 end
 redis.call('HSET', key, 'd', ARGV[3], 'u', ARGV[2])
@@ -299,10 +367,12 @@ return redis.call('HGETALL', key)
 };
 
 /**
- * The destination's pending verification: index and record read in one step, so the id found is never paired
- * with a record from another moment. Read-only; the caller applies "pending and unexpired".
+ * The destination's pending verification: pointer and record read in one step, so the id found is never
+ * paired with a record from another moment. Read-only; the caller checks app and `to` (the pointer is found
+ * by a digest) and applies "pending and unexpired".
  *
- * KEYS: 1 pending index. ARGV: 1 verification key stem. Returns nil or { id, HGETALL }.
+ * KEYS: 1 the group's pending pointers. ARGV: 1 destination digest, 2 verification key stem.
+ * Returns nil or { id, HGETALL }.
  */
 export const FIND_PENDING: ScriptDefinition = {
   name: 'otpdFindPending',
@@ -311,9 +381,10 @@ export const FIND_PENDING: ScriptDefinition = {
   lua:
     READS +
     `
-local id = redis.call('GET', KEYS[1])
-if not id then return false end
-return { id, redis.call('HGETALL', ARGV[1] .. id) }
+local ref = redis.call('HGET', KEYS[1], ARGV[1])
+if not ref then return false end
+local id = 've_' .. ref
+return { id, redis.call('HGETALL', ARGV[2] .. id) }
 `,
 };
 
@@ -562,12 +633,13 @@ return version
 };
 
 /**
- * Erase one verification of a destination (personal-data erasure) and the destination's pending index.
- * Atomic so a verification is never left pending without its index or the other way round. The key was
+ * Erase one verification of a destination (personal-data erasure) and the destination's pending pointer.
+ * Atomic so a verification is never left pending without its pointer or the other way round. The key was
  * found by the destination's routing tag, which other destinations share, so the script deletes it only
  * when its app and `to` are the person's.
  *
- * KEYS: 1 verification, 2 pending index of (app, to). ARGV: 1 appId, 2 to. Returns 1 when erased, else 0.
+ * KEYS: 1 verification, 2 the group's pending pointers. ARGV: 1 app digest, 2 encoded `to` (codec.ts),
+ * 3 destination digest. Returns 1 when erased, else 0.
  */
 export const ERASE_VERIFICATION: ScriptDefinition = {
   name: 'otpdEraseVerification',
@@ -576,7 +648,7 @@ export const ERASE_VERIFICATION: ScriptDefinition = {
     WRITES +
     `
 local v = redis.call('HMGET', KEYS[1], 'a', 't')
-redis.call('DEL', KEYS[2])
+redis.call('HDEL', KEYS[2], ARGV[3])
 if v[1] ~= ARGV[1] or v[2] ~= ARGV[2] then return 0 end
 redis.call('DEL', KEYS[1])
 return 1
