@@ -30,9 +30,23 @@ function segment(value: unknown): string {
   return Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
 }
 
+/** Encoded protected headers by `kid` and `typ`: a signer uses one or two, and each is the same text every time. */
+const headers = new Map<string, string>();
+
+function headerSegment(kid: string, type: string): string {
+  const cacheKey = `${type}\n${kid}`;
+  let header = headers.get(cacheKey);
+  if (header === undefined) {
+    header = segment({ alg: 'EdDSA', kid, typ: type });
+    if (headers.size >= 64) headers.clear();
+    headers.set(cacheKey, header);
+  }
+  return header;
+}
+
 /** `header.payload.signature`, each base64url; `alg: EdDSA` and `kid` are set in the protected header. */
-export function signCompactJws(payload: Record<string, unknown>, privateKey: KeyObject, kid: string, type = 'JWT'): string {
-  const signingInput = `${segment({ alg: 'EdDSA', kid, typ: type })}.${segment(payload)}`;
+export function signCompactJws(payload: object, privateKey: KeyObject, kid: string, type = 'JWT'): string {
+  const signingInput = `${headerSegment(kid, type)}.${segment(payload)}`;
   // Ed25519 hashes internally: node's sign takes no digest algorithm for it (null).
   return `${signingInput}.${sign(null, Buffer.from(signingInput, 'ascii'), privateKey).toString('base64url')}`;
 }

@@ -10,8 +10,8 @@ import otpgateway002 from './dialects/otpgateway-002/index.js';
 import partner000 from './dialects/partner-000/index.js';
 import v1Otp from './dialects/v1-otp.js';
 import hostedPage from './pages/index.js';
-import { accessLoggerOf } from '../logger.js';
-import { lazyChildLogger, requestLogFields } from './logging.js';
+import { accessLogOf } from '../logger.js';
+import { lazyChildLogger, safeUrl } from './logging.js';
 import metricsRoute from './metrics-route.js';
 import openApi from './openapi.js';
 import nativeApi from './native/index.js';
@@ -46,7 +46,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     requestTimeout: 30_000,
     connectionTimeout: 60_000,
     return503OnClosing: true,
-    // Most requests never log through `request.log` (the access line above has its own logger): its child
+    // Most requests never log through `request.log` (the access line below is written on its own): its child
     // logger is made on first use rather than for every request.
     childLoggerFactory: lazyChildLogger,
     genReqId: (request) => {
@@ -77,9 +77,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     if (!reply.hasHeader('Cache-Control')) reply.header('Cache-Control', 'no-store');
     done(null, payload);
   });
-  const access = accessLoggerOf(options.logger);
+  const access = accessLogOf(options.logger);
   app.addHook('onResponse', (request, reply, done) => {
-    access.info({ reqId: request.id, ...requestLogFields(request), statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+    access(request.id, request.method, safeUrl(request.url), request.ip, reply.statusCode, Math.round(reply.elapsedTime * 10) / 10);
     done();
   });
 

@@ -1,4 +1,4 @@
-import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger } from 'fastify';
 import { maskDestination } from '../core/destination.js';
 import { ERRORS } from '../errors.js';
 
@@ -6,6 +6,9 @@ import { ERRORS } from '../errors.js';
 const DESTINATION_FIELDS = ['to', 'mobile', 'mobile_no', 'phone', 'phoneNumber', 'email', 'recipient', 'destination'] as const;
 /** Node system errors (ECONNREFUSED), Node internal (ERR_…) and fastify (FST_…) error codes. */
 const ERROR_NAME = /^(E[A-Z]{2,}|ERR_[A-Z0-9_]+|FST_[A-Z0-9_]+)$/;
+
+/** Path segments that carry a secret in the segment after them (seed 004), tested once before replacing. */
+const SECRET_SEGMENT = /\/(?:codes|appkeys)\/[^/]/i;
 
 /** Query parameters whose values are codes, keys or secrets somewhere in otpd's dialects. */
 const SECRET_PARAMS = /^(otp|code|generatedotp|encodedkey|encryptkey|signature|apikey|api_key|secret|client_secret|token|access_token)$/i;
@@ -26,7 +29,8 @@ function decodeParam(text: string): string {
 export function safeUrl(url: string): string {
   const question = url.indexOf('?');
   // Seed 004 carries its credential (appKey) and the code in the path.
-  const path = (question === -1 ? url : url.slice(0, question)).replace(/\/codes\/[^/]+/i, '/codes/***').replace(/\/appkeys\/[^/]+/i, '/appkeys/***');
+  let path = question === -1 ? url : url.slice(0, question);
+  if (SECRET_SEGMENT.test(path)) path = path.replace(/\/codes\/[^/]+/i, '/codes/***').replace(/\/appkeys\/[^/]+/i, '/appkeys/***');
   if (question === -1) return path;
   const params = url
     .slice(question + 1)
@@ -40,10 +44,6 @@ export function safeUrl(url: string): string {
       return pair;
     });
   return `${path}?${params.join('&')}`;
-}
-
-export function requestLogFields(request: FastifyRequest): Record<string, unknown> {
-  return { method: request.method, url: safeUrl(request.url), ip: request.ip };
 }
 
 /**
@@ -80,26 +80,70 @@ export function redactCensor(value: unknown, path: string[]): unknown {
  * microseconds, and most requests never log anything but the access line.
  */
 export function lazyChildLogger(logger: FastifyBaseLogger, bindings: Parameters<FastifyBaseLogger['child']>[0], options?: Parameters<FastifyBaseLogger['child']>[1]): FastifyBaseLogger {
-  let child: FastifyBaseLogger | undefined;
-  const real = () => (child ??= logger.child(bindings, options));
-  return new Proxy({} as FastifyBaseLogger, {
-    get(_target, property) {
-      // Methods are answered without making the child (fastify checks a custom child logger has them),
-      // and make it when called; any other property needs the real child.
-      if (typeof Reflect.get(logger, property, logger) === 'function') {
-        return (...args: unknown[]) => {
-          const target = real();
-          return (Reflect.get(target, property, target) as (...a: unknown[]) => unknown).apply(target, args);
-        };
-      }
-      const target = real();
-      return Reflect.get(target, property, target);
-    },
-    set(_target, property, value) {
-      return Reflect.set(real(), property, value);
-    },
-    has(_target, property) {
-      return Reflect.has(real(), property);
-    },
-  });
+  return new LazyChildLogger(logger, bindings, options) as unknown as FastifyBaseLogger;
+}
+
+type LogMethod = (...args: unknown[]) => void;
+
+/**
+ * The stand-in: a plain class rather than a Proxy, because fastify checks every request's logger for its
+ * methods (seven property reads), which a class answers from its prototype without running any code.
+ */
+class LazyChildLogger {
+  #child: FastifyBaseLogger | undefined;
+
+  constructor(
+    private readonly parent: FastifyBaseLogger,
+    private readonly childBindings: Parameters<FastifyBaseLogger['child']>[0],
+    private readonly childOptions: Parameters<FastifyBaseLogger['child']>[1],
+  ) {}
+
+  private get real(): FastifyBaseLogger {
+    return (this.#child ??= this.parent.child(this.childBindings, this.childOptions));
+  }
+
+  private call(method: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent', args: unknown[]): void {
+    const real = this.real;
+    (real[method] as LogMethod).apply(real, args);
+  }
+
+  fatal(...args: unknown[]): void {
+    this.call('fatal', args);
+  }
+  error(...args: unknown[]): void {
+    this.call('error', args);
+  }
+  warn(...args: unknown[]): void {
+    this.call('warn', args);
+  }
+  info(...args: unknown[]): void {
+    this.call('info', args);
+  }
+  debug(...args: unknown[]): void {
+    this.call('debug', args);
+  }
+  trace(...args: unknown[]): void {
+    this.call('trace', args);
+  }
+  silent(...args: unknown[]): void {
+    this.call('silent', args);
+  }
+  child(...args: Parameters<FastifyBaseLogger['child']>): FastifyBaseLogger {
+    return this.real.child(...args);
+  }
+  get level(): string {
+    return this.real.level;
+  }
+  set level(level: string) {
+    this.real.level = level;
+  }
+  isLevelEnabled(level: string): boolean {
+    return (this.real as unknown as { isLevelEnabled(level: string): boolean }).isLevelEnabled(level);
+  }
+  bindings(): Record<string, unknown> {
+    return (this.real as unknown as { bindings(): Record<string, unknown> }).bindings();
+  }
+  flush(...args: unknown[]): void {
+    (this.real as unknown as { flush: LogMethod }).flush(...args);
+  }
 }

@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { runWithRequestContext, type RequestContext } from '../services/rate-limiter.js';
 
 /**
@@ -12,19 +12,31 @@ import { runWithRequestContext, type RequestContext } from '../services/rate-lim
  */
 const requestContext: FastifyPluginAsync = async (app) => {
   app.addHook('onRequest', (request, _reply, done) => {
-    const context: RequestContext = {
-      get ip() {
-        return request.ip;
-      },
-      get keyId() {
-        return request.principal?.keyId;
-      },
-      userAgent: typeof request.headers['user-agent'] === 'string' ? request.headers['user-agent'].slice(0, 256) : undefined,
-      requestId: request.id,
-    };
-    runWithRequestContext(context, done);
+    runWithRequestContext(new HttpRequestContext(request), done);
   });
 };
+
+/** A class rather than an object literal with getters: no closures to make for every request. */
+class HttpRequestContext implements RequestContext {
+  readonly requestId: string;
+
+  constructor(private readonly request: FastifyRequest) {
+    this.requestId = request.id;
+  }
+
+  get ip(): string {
+    return this.request.ip;
+  }
+
+  get keyId(): string | undefined {
+    return this.request.principal?.keyId;
+  }
+
+  get userAgent(): string | undefined {
+    const userAgent = this.request.headers['user-agent'];
+    return typeof userAgent === 'string' ? userAgent.slice(0, 256) : undefined;
+  }
+}
 
 (requestContext as unknown as Record<symbol, boolean>)[Symbol.for('skip-override')] = true;
 

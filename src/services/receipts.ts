@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { ed25519FromSeed, publicJwk, signCompactJws, type Ed25519KeyPair } from '../core/jws.js';
 import type { Keyring } from '../core/keyring.js';
 import type { VerificationRecord } from '../core/verification.js';
@@ -24,7 +24,7 @@ export interface ReceiptClaims {
 
 /** base64url SHA-256 of a normalised destination, as receipts state it. */
 export function destinationDigest(to: string): string {
-  return createHash('sha256').update(to, 'utf8').digest('base64url');
+  return hash('sha256', to, 'base64url');
 }
 
 /**
@@ -62,7 +62,7 @@ export class ReceiptsService {
       status: 'approved',
       iat: Math.floor(this.clock() / 1000),
     };
-    return signCompactJws({ ...claims }, this.pair(kid).privateKey, kid);
+    return signCompactJws(claims, this.pair(kid).privateKey, kid);
   }
 
   jwks(): Jwks {

@@ -6,6 +6,7 @@ import type { Services } from '../../services/index.js';
 import type { AuditEntry } from '../../store/store.js';
 import { principalOf } from '../auth.js';
 import { problemResponses } from '../schemas.js';
+import { isoTime } from './views.js';
 
 // Query strings are text: numbers and times are checked here and parsed in the handler (no type coercion).
 const Query = Type.Object(
@@ -46,7 +47,7 @@ const AuditPageView = Type.Object({
 export function auditEntryView(entry: AuditEntry): Static<typeof AuditEntryView> {
   return {
     id: entry.id,
-    at: new Date(entry.at).toISOString(),
+    at: isoTime(entry.at),
     event: entry.event,
     resource: entry.resource,
     keyId: entry.keyId,

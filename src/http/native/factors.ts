@@ -4,6 +4,7 @@ import { OTP_ALGORITHMS, OTP_TYPES } from '../../core/otp.js';
 import { FACTOR_STATUSES, recoveryCodesRemaining, type FactorCheck, type FactorRecord } from '../../services/factors.js';
 import type { Services } from '../../services/index.js';
 import { principalOf } from '../auth.js';
+import { isoTime } from './views.js';
 
 const Id = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
 
@@ -67,7 +68,7 @@ const RecoveryCodesView = Type.Object(
   { $id: 'FactorRecoveryCodes' },
 );
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+const iso = (ms: number | null) => (ms === null ? null : isoTime(ms));
 
 export function factorView(factor: FactorRecord, now = Date.now()): FactorView {
   return {

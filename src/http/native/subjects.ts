@@ -3,6 +3,7 @@ import { Type, type Static } from 'typebox';
 import type { Subject } from '../../services/subjects.js';
 import type { Services } from '../../services/index.js';
 import { principalOf } from '../auth.js';
+import { isoTime } from './views.js';
 
 const Id = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:@-]+$', description: 'your id of the user (seed 000 GetPlusID)' }) });
 
@@ -26,7 +27,7 @@ export const SubjectView = Type.Object(
 );
 
 function subjectView(subject: Subject): Static<typeof SubjectView> {
-  return { ...subject, createdAt: new Date(subject.createdAt).toISOString(), updatedAt: new Date(subject.updatedAt).toISOString() };
+  return { ...subject, createdAt: isoTime(subject.createdAt), updatedAt: isoTime(subject.updatedAt) };
 }
 
 /**

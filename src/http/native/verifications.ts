@@ -7,7 +7,7 @@ import type { Services } from '../../services/index.js';
 import type { RequestContext } from '../../services/rate-limiter.js';
 import { principalOf } from '../auth.js';
 import { problemResponses } from '../schemas.js';
-import { CheckView, verificationView, VerificationView } from './views.js';
+import { checkView, CheckView, verificationView, VerificationView } from './views.js';
 
 const Id = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
 const Code = Type.String({ minLength: 1, maxLength: 64, description: 'the code the person entered' });
@@ -112,7 +112,7 @@ function contextOf(request: FastifyRequest): RequestContext {
 const verifications: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   const service = services.verifications;
   // A valid check carries a signed receipt of the approval (docs/audit-and-events.md).
-  const checkResponse = (result: { verification: VerificationRecord; valid: boolean }) => ({ ...verificationView(result.verification), valid: result.valid, ...(result.valid ? { receipt: services.receipts.issue(result.verification) } : {}) });
+  const checkResponse = (result: { verification: VerificationRecord; valid: boolean }) => checkView(result.verification, result.valid, result.valid ? services.receipts.issue(result.verification) : undefined);
 
   app.post(
     '/verifications',

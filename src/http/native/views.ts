@@ -37,6 +37,36 @@ export const CheckView = Type.Object(
   },
   { $id: 'VerificationCheck' },
 );
+export type CheckView = Static<typeof CheckView>;
+
+const DAY_MS = 86_400_000;
+/** The largest distance from the epoch a Date can hold (ECMA-262 §21.4.1.1). */
+const MAX_DATE_MS = 8.64e15;
+let cachedDay = Number.NaN;
+let cachedDayPrefix = '';
+
+function twoDigits(value: number): string {
+  return value < 10 ? `0${value}` : `${value}`;
+}
+
+/**
+ * `new Date(ms).toISOString()`, the same text, at a fraction of its cost (it ran three times for every
+ * answer): the date part is made by toISOString once per day, the time of day by arithmetic.
+ */
+export function isoTime(ms: number): string {
+  // Fractions, NaN and times a Date cannot hold take the original path (and its RangeError).
+  if (!Number.isInteger(ms) || Math.abs(ms) > MAX_DATE_MS) return new Date(ms).toISOString();
+  const day = Math.floor(ms / DAY_MS);
+  if (day !== cachedDay) {
+    // `YYYY-MM-DDT` (or an expanded year), from the one function that defines the format.
+    cachedDayPrefix = new Date(day * DAY_MS).toISOString().slice(0, -13);
+    cachedDay = day;
+  }
+  const time = ms - day * DAY_MS;
+  const millis = time % 1000;
+  const seconds = Math.floor(time / 1000);
+  return `${cachedDayPrefix}${twoDigits(Math.floor(seconds / 3600))}:${twoDigits(Math.floor(seconds / 60) % 60)}:${twoDigits(seconds % 60)}.${millis < 10 ? '00' : millis < 100 ? '0' : ''}${millis}Z`;
+}
 
 export function verificationView(record: VerificationRecord): VerificationView {
   return {
@@ -47,11 +77,19 @@ export function verificationView(record: VerificationRecord): VerificationView {
     attempts: record.attempts,
     maxAttempts: record.maxAttempts,
     sends: record.sends,
-    expiresAt: new Date(record.expiresAt).toISOString(),
-    createdAt: new Date(record.createdAt).toISOString(),
-    updatedAt: new Date(record.updatedAt).toISOString(),
+    expiresAt: isoTime(record.expiresAt),
+    createdAt: isoTime(record.createdAt),
+    updatedAt: isoTime(record.updatedAt),
     delivery: { status: record.deliveryStatus, provider: record.deliveryProvider, failureReason: record.failureReason, test: record.deliveryProvider === TEST_PROVIDER },
     locale: record.locale,
     metadata: record.metadata,
   };
+}
+
+/** The answer to a check: the verification, whether the code was right and, when it was, the receipt. */
+export function checkView(record: VerificationRecord, valid: boolean, receipt: string | undefined): CheckView {
+  const view: CheckView = verificationView(record) as CheckView;
+  view.valid = valid;
+  if (receipt !== undefined) view.receipt = receipt;
+  return view;
 }
