@@ -1,4 +1,5 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { pooledRandomBytes } from './random.js';
 
 /**
  * Time-ordered identifiers: 10 Crockford base32 characters of milliseconds since the epoch, then randomness.
@@ -17,26 +18,8 @@ function encodeTime(ms: number): string {
   return out;
 }
 
-/**
- * Random bytes are drawn from the CSPRNG a few KiB at a time and handed out once each: one `randomBytes`
- * call per id costs more than the rest of making it, and a server makes several ids per request.
- */
-const POOL_BYTES = 4096;
-let pool = Buffer.alloc(0);
-let poolOffset = 0;
-
-function pooledRandom(count: number): Buffer {
-  if (poolOffset + count > pool.length) {
-    pool = randomBytes(POOL_BYTES);
-    poolOffset = 0;
-  }
-  const out = pool.subarray(poolOffset, poolOffset + count);
-  poolOffset += count;
-  return out;
-}
-
 function randomChars(count: number): string {
-  const bytes = pooledRandom(count);
+  const bytes = pooledRandomBytes(count);
   let out = '';
   // 256 is a multiple of 32, so taking the low five bits of a uniform byte stays uniform.
   for (let i = 0; i < count; i++) out += ALPHABET[bytes[i]! & 31];

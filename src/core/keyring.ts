@@ -1,5 +1,6 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, hash, hkdfSync } from 'node:crypto';
 import { OtpdError } from '../errors.js';
+import { pooledRandomBytes } from './random.js';
 
 /**
  * Every use of the server secret gets its own HKDF subkey (RFC 5869), so a key recovered from one purpose
@@ -88,7 +89,8 @@ export class Keyring {
    * `context` is bound as additional authenticated data, so a ciphertext moved to another row fails.
    */
   encrypt(purpose: KeyPurpose, plaintext: string, context = ''): string {
-    const iv = randomBytes(12);
+    // A fresh IV per message from the pooled CSPRNG (never reused: each pooled byte is handed out once).
+    const iv = pooledRandomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', this.subkey(purpose), iv);
     cipher.setAAD(Buffer.from(context));
     const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
@@ -118,9 +120,10 @@ export class Keyring {
 
 /** API keys are stored as SHA-256 hashes, independent of the keyring, so a rotation locks no client out. */
 export function hashApiKey(apiKey: string): string {
-  return createHash('sha256').update(apiKey).digest('hex');
+  // crypto.hash: one call, no Hash object; this runs for every authenticated request.
+  return hash('sha256', apiKey, 'hex');
 }
 
 export function sha256Hex(data: string | Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
+  return hash('sha256', data, 'hex');
 }

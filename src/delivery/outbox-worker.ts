@@ -1,8 +1,9 @@
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { OutboxOptions } from '../config-file.js';
 import { isE164 } from '../core/destination.js';
 import type { Keyring } from '../core/keyring.js';
+import { pooledRandomBytes } from '../core/random.js';
 import type { VerificationRecord } from '../core/verification.js';
 import type { OutboxLease, OutboxStore } from '../store/outbox.js';
 import type { AppRecord, DeliveryUpdate } from '../store/store.js';
@@ -121,7 +122,7 @@ export class OutboxWorker {
     this.polling ??= (async () => {
       try {
         const capacity = MAX_IN_FLIGHT - this.inFlight.size;
-        const leases = await this.store.claimOutbox(this.clock(), this.state().options.leaseMs, capacity, randomBytes(12).toString('base64url'));
+        const leases = await this.store.claimOutbox(this.clock(), this.state().options.leaseMs, capacity, pooledRandomBytes(12).toString('base64url'));
         for (const lease of leases) this.track(this.process(lease));
         this.warnedStore = 0;
         return leases.length;
@@ -161,8 +162,12 @@ export class OutboxWorker {
     const deadline = Date.now() + DRAIN_LIMIT_MS;
     while (Date.now() < deadline) {
       if (this.polling) await this.polling;
+      // A poll with every slot busy claims nothing without looking; the sends in flight may all finish
+      // before it answers (they only wait on microtasks once their commit is in), so "nothing claimed,
+      // nothing in flight" means the outbox is empty only when the poll did look.
+      const looked = this.inFlight.size < MAX_IN_FLIGHT;
       const claimed = await this.pollOnce();
-      if (claimed === 0 && this.inFlight.size === 0) break;
+      if (looked && claimed === 0 && this.inFlight.size === 0) break;
       await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now())).unref())]);
     }
   }
@@ -223,14 +228,19 @@ export class OutboxWorker {
           .catch((error: unknown) => this.logger.warn({ err: error, verificationId: lease.reference }, 'outbox: could not remember the provider message id; its receipts will be ignored'));
       }
       if (outcome.failures.length > 0) this.logger.warn({ verificationId: lease.reference, failures: outcome.failures.map((f) => f.reason) }, 'outbox: delivered after failover');
-      await this.store.completeOutbox(lease);
-      await this.report(lease, {
-        status: outcome.result.status,
-        provider: stepLabel(outcome.step, payload.channel),
-        providerMessageId: outcome.result.providerMessageId ?? null,
-        failureReason: null,
-        send: lease.send,
-      });
+      // Wiped and reported together: on SQLite both land in one group commit (a crash keeps both or
+      // neither); on Redis a crash between them at worst leaves the message to be sent again after its
+      // lease, under the same message id, as a crash during the send does.
+      await Promise.all([
+        this.store.completeOutbox(lease),
+        this.report(lease, {
+          status: outcome.result.status,
+          provider: stepLabel(outcome.step, payload.channel),
+          providerMessageId: outcome.result.providerMessageId ?? null,
+          failureReason: null,
+          send: lease.send,
+        }),
+      ]);
       return;
     }
     // The lease went to another process while this one waited: that one decides now.

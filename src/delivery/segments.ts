@@ -60,7 +60,26 @@ function countParts(pieces: number[], capacity: number): number {
   return parts;
 }
 
+/** Septets of each ASCII character (0 where GSM-7 has none): the common case needs no Set lookups. */
+const ASCII_SEPTETS = Uint8Array.from({ length: 128 }, (_, code) => septets(String.fromCharCode(code)) ?? 0);
+
 export function smsSegments(text: string): SmsSegments {
+  // Fast path: a single-part text of ASCII GSM characters (what the shipped templates and digits make).
+  let units = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    const size = code < 128 ? ASCII_SEPTETS[code]! : 0;
+    if (size === 0) {
+      units = -1;
+      break;
+    }
+    units += size;
+  }
+  if (units >= 0 && units <= GSM_SINGLE) return { encoding: 'GSM-7', segments: 1, units, bytes: Math.ceil((units * 7) / 8) };
+  return segmentsOf(text);
+}
+
+function segmentsOf(text: string): SmsSegments {
   const chars = [...text];
   if (chars.every((char) => septets(char) !== undefined)) {
     const pieces = chars.map((char) => septets(char)!);

@@ -58,6 +58,27 @@ export function normalizeLocale(locale: string): string {
  * same for the app's default, then `en`.
  */
 export function localeChain(locale: string | null | undefined, defaultLocale?: string | null): string[] {
+  let byDefault = chains.get(locale ?? '');
+  if (!byDefault) {
+    // Callers choose locales, so the memo is bounded; a real server sees a handful.
+    if (chains.size >= MAX_CHAINS) chains.clear();
+    byDefault = new Map();
+    chains.set(locale ?? '', byDefault);
+  }
+  let chain = byDefault.get(defaultLocale ?? '');
+  if (!chain) {
+    chain = buildLocaleChain(locale, defaultLocale);
+    if (byDefault.size >= MAX_CHAINS) byDefault.clear();
+    byDefault.set(defaultLocale ?? '', chain);
+  }
+  return chain;
+}
+
+/** `localeChain` by locale, then default locale: every message of a locale walks the same chain (read-only). */
+const chains = new Map<string, Map<string, string[]>>();
+const MAX_CHAINS = 256;
+
+function buildLocaleChain(locale: string | null | undefined, defaultLocale?: string | null): string[] {
   const out: string[] = [];
   for (const tag of [locale, defaultLocale, FALLBACK_LOCALE]) {
     if (!tag) continue;
@@ -149,7 +170,8 @@ export function renderMessage(input: TemplateInput): RenderedMessage {
     minutes: String(input.minutes),
     link: input.link ?? '',
   };
-  const voiceLanguage = shippedFor(chain).texts.voiceLanguage;
+  const shipped = shippedFor(chain).texts;
+  const voiceLanguage = shipped.voiceLanguage;
 
   if (input.channel === 'email') {
     const { email, locale } = emailFor(input, chain);
@@ -160,7 +182,7 @@ export function renderMessage(input: TemplateInput): RenderedMessage {
 
   const { template, locale } = textFor(input, input.channel, chain);
   let text = fillPlaceholders(template, values);
-  const subject = fillPlaceholders(shippedFor(chain).texts.emailSubject, values);
+  const subject = fillPlaceholders(shipped.emailSubject, values);
   if (input.channel === 'sms') {
     if (input.smsAppHash) text = `<#> ${text}\n${input.smsAppHash}`;
     return { text, subject, html: null, locale, voiceLanguage, segments: smsSegments(text) };

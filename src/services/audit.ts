@@ -57,6 +57,8 @@ export interface AuditFacts {
   resource?: string | null;
   /** The person's phone number or address, in the clear here: stored only hashed and masked. */
   destination?: string | null;
+  /** `destination`'s keyed hash when the caller has it already (`destinationHash`). */
+  destinationHash?: string;
   details?: Record<string, string | number | boolean | null>;
 }
 
@@ -74,6 +76,12 @@ const DEFAULT_LIMIT = 50;
 export const MAX_AUDIT_LIMIT = 200;
 const APP_CACHE_MS = 5_000;
 const MAX_USER_AGENT = 256;
+/**
+ * Verifications whose destination hash is remembered: a create's entry and its delivery report's come
+ * milliseconds apart and hash the same (app, to). Keyed by verification id, whose destination never
+ * changes; only hashes are kept, never a destination.
+ */
+const HASH_CACHE_SIZE = 8192;
 
 /** The request fields of a context, read now: the ambient context's getters must not be read later, elsewhere. */
 function snapshot(context: RequestContext): Pick<NewAuditEntry, 'keyId' | 'ip' | 'userAgent' | 'requestId'> {
@@ -90,6 +98,13 @@ export class AuditService {
   private flushScheduled = false;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly apps = new Map<string, { app: AppRecord | undefined; until: number }>();
+  /**
+   * Verification id → its destination hash under the current key, in two generations of HASH_CACHE_SIZE:
+   * when the newer fills up it becomes the older and the older is dropped (cheaper than evicting one by
+   * one from a Map, whose first live key gets slow to find after many deletions at its front).
+   */
+  private hashes = new Map<string, string>();
+  private olderHashes = new Map<string, string>();
 
   constructor(
     private readonly store: Store,
@@ -105,6 +120,19 @@ export class AuditService {
   /** The keyed hash an entry stores for a destination: per app, so entries of two apps cannot be linked. */
   destinationHash(appId: string, to: string, kid = this.keyring.currentKid): string {
     return this.keyring.mac('audit', `${appId}\n${to}`, kid);
+  }
+
+  /** `destinationHash` of a verification's destination, remembered for the entries that follow its first. */
+  private verificationHash(verification: VerificationRecord): string {
+    const hash = this.hashes.get(verification.id) ?? this.olderHashes.get(verification.id);
+    if (hash !== undefined) return hash;
+    const computed = this.destinationHash(verification.appId, verification.to);
+    if (this.hashes.size >= HASH_CACHE_SIZE) {
+      this.olderHashes = this.hashes;
+      this.hashes = new Map();
+    }
+    this.hashes.set(verification.id, computed);
+    return computed;
   }
 
   /** The destination's hash under every configured key (entries written before a rotation use the old one). */
@@ -127,7 +155,7 @@ export class AuditService {
         event,
         resource: facts.resource ?? null,
         ...snapshot(context),
-        destinationHash: destination === null ? null : this.destinationHash(appId, destination),
+        destinationHash: destination === null ? null : (facts.destinationHash ?? this.destinationHash(appId, destination)),
         destinationMasked: destination === null ? null : maskDestination(destination),
         details: facts.details ?? null,
       },
@@ -187,7 +215,7 @@ export class AuditService {
 
   /** A created, resent or canceled verification. A new one also arms its `verification.expired` webhook timer. */
   verification(app: AppRecord, event: 'verification.created' | 'verification.resent' | 'verification.canceled', verification: VerificationRecord): void {
-    this.record(app, event, verificationFacts(verification));
+    this.record(app, event, this.verificationFacts(verification));
     if (event === 'verification.created') this.events.scheduleExpiry(app, verification);
   }
 
@@ -197,7 +225,7 @@ export class AuditService {
    */
   checked(app: AppRecord, outcome: CheckOutcome, verification: VerificationRecord, codeMatched: boolean): void {
     const event = checkEvent(outcome, verification, codeMatched);
-    this.record(app, event, verificationFacts(verification, { outcome }));
+    this.record(app, event, this.verificationFacts(verification, { outcome }));
     if (event === 'verification.approved' || event === 'verification.max_attempts_reached' || event === 'code.replayed') {
       this.events.emit(app, event, verificationEventData(verification));
     }
@@ -207,13 +235,22 @@ export class AuditService {
   delivery(appId: string, update: DeliveryUpdate, verification: VerificationRecord | undefined): void {
     if (!verification) return;
     const details = { channel: verification.channel, provider: update.provider ?? verification.deliveryProvider, reason: update.failureReason ?? null };
-    this.record(appId, `delivery.${update.status}`, { resource: verification.id, destination: verification.to, details }, {});
+    this.record(appId, `delivery.${update.status}`, { resource: verification.id, destination: verification.to, destinationHash: this.verificationHash(verification), details }, {});
     if (update.status === 'failed') {
       void this.app(appId).then(
         (app) => app && this.events.emit(app, 'delivery.failed', { ...verificationEventData(verification), provider: details.provider, reason: details.reason }),
         (error: unknown) => this.logger.error({ err: error, appId }, 'could not queue delivery.failed'),
       );
     }
+  }
+
+  private verificationFacts(verification: VerificationRecord, extra: Record<string, string | number | boolean | null> = {}): AuditFacts {
+    return {
+      resource: verification.id,
+      destination: verification.to,
+      destinationHash: this.verificationHash(verification),
+      details: { channel: verification.channel, status: verification.status, attempts: verification.attempts, maxAttempts: verification.maxAttempts, sends: verification.sends, ...extra },
+    };
   }
 
   // --- factors -------------------------------------------------------------------------------------
@@ -263,14 +300,6 @@ export class AuditService {
     }
     return ids;
   }
-}
-
-function verificationFacts(verification: VerificationRecord, extra: Record<string, string | number | boolean | null> = {}): AuditFacts {
-  return {
-    resource: verification.id,
-    destination: verification.to,
-    details: { channel: verification.channel, status: verification.status, attempts: verification.attempts, maxAttempts: verification.maxAttempts, sends: verification.sends, ...extra },
-  };
 }
 
 /** The audit event of a check outcome (docs/audit-and-events.md has the table). */

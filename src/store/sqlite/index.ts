@@ -42,29 +42,33 @@ import type { OutboxLease, OutboxMessage } from '../outbox.js';
 import { GroupCommit } from './group-commit.js';
 import { migrate } from './migrate.js';
 
-interface VerificationRow {
-  id: string;
-  app_id: string;
-  to_address: string;
-  channel: string;
-  status: string;
-  code_hash: string;
-  code_kid: string;
-  code_length: number;
-  attempts: number;
-  max_attempts: number;
-  sends: number;
-  locale: string | null;
-  metadata: string | null;
-  expires_at: number;
-  created_at: number;
-  updated_at: number;
-  last_sent_at: number;
-  delivery_status: string;
-  delivery_provider: string | null;
-  provider_message_id: string | null;
-  failure_reason: string | null;
-}
+/**
+ * A verification row as better-sqlite3 returns it in raw mode: the columns of VERIFICATION_COLUMNS, in that
+ * order. Raw rows skip building an object keyed by column name, which costs as much as the lookup itself.
+ */
+type VerificationRow = [
+  id: string,
+  appId: string,
+  to: string,
+  channel: string,
+  status: string,
+  codeHash: string,
+  codeKid: string,
+  codeLength: number,
+  attempts: number,
+  maxAttempts: number,
+  sends: number,
+  locale: string | null,
+  metadata: string | null,
+  expiresAt: number,
+  createdAt: number,
+  updatedAt: number,
+  lastSentAt: number,
+  deliveryStatus: string,
+  deliveryProvider: string | null,
+  providerMessageId: string | null,
+  failureReason: string | null,
+];
 
 interface AppRow {
   id: string;
@@ -85,54 +89,55 @@ interface ApiKeyRow {
 
 function toVerification(row: VerificationRow): VerificationRecord {
   return {
-    id: row.id,
-    appId: row.app_id,
-    to: row.to_address,
-    channel: row.channel as VerificationRecord['channel'],
-    status: row.status as VerificationRecord['status'],
-    codeHash: row.code_hash,
-    codeKid: row.code_kid,
-    codeLength: row.code_length,
-    attempts: row.attempts,
-    maxAttempts: row.max_attempts,
-    sends: row.sends,
-    locale: row.locale,
-    metadata: row.metadata === null ? null : (JSON.parse(row.metadata) as Record<string, unknown>),
-    expiresAt: row.expires_at,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    lastSentAt: row.last_sent_at,
-    deliveryStatus: row.delivery_status as VerificationRecord['deliveryStatus'],
-    deliveryProvider: row.delivery_provider,
-    providerMessageId: row.provider_message_id,
-    failureReason: row.failure_reason,
+    id: row[0],
+    appId: row[1],
+    to: row[2],
+    channel: row[3] as VerificationRecord['channel'],
+    status: row[4] as VerificationRecord['status'],
+    codeHash: row[5],
+    codeKid: row[6],
+    codeLength: row[7],
+    attempts: row[8],
+    maxAttempts: row[9],
+    sends: row[10],
+    locale: row[11],
+    metadata: row[12] === null ? null : (JSON.parse(row[12]) as Record<string, unknown>),
+    expiresAt: row[13],
+    createdAt: row[14],
+    updatedAt: row[15],
+    lastSentAt: row[16],
+    deliveryStatus: row[17] as VerificationRecord['deliveryStatus'],
+    deliveryProvider: row[18],
+    providerMessageId: row[19],
+    failureReason: row[20],
   };
 }
 
-function verificationParams(v: VerificationRecord): Record<string, unknown> {
-  return {
-    id: v.id,
-    app_id: v.appId,
-    to_address: v.to,
-    channel: v.channel,
-    status: v.status,
-    code_hash: v.codeHash,
-    code_kid: v.codeKid,
-    code_length: v.codeLength,
-    attempts: v.attempts,
-    max_attempts: v.maxAttempts,
-    sends: v.sends,
-    locale: v.locale,
-    metadata: v.metadata === null ? null : JSON.stringify(v.metadata),
-    expires_at: v.expiresAt,
-    created_at: v.createdAt,
-    updated_at: v.updatedAt,
-    last_sent_at: v.lastSentAt,
-    delivery_status: v.deliveryStatus,
-    delivery_provider: v.deliveryProvider,
-    provider_message_id: v.providerMessageId,
-    failure_reason: v.failureReason,
-  };
+/** The values of VERIFICATION_COLUMNS, in order (positional parameters bind faster than named ones). */
+function verificationValues(v: VerificationRecord): VerificationRow {
+  return [
+    v.id,
+    v.appId,
+    v.to,
+    v.channel,
+    v.status,
+    v.codeHash,
+    v.codeKid,
+    v.codeLength,
+    v.attempts,
+    v.maxAttempts,
+    v.sends,
+    v.locale,
+    v.metadata === null ? null : JSON.stringify(v.metadata),
+    v.expiresAt,
+    v.createdAt,
+    v.updatedAt,
+    v.lastSentAt,
+    v.deliveryStatus,
+    v.deliveryProvider,
+    v.providerMessageId,
+    v.failureReason,
+  ];
 }
 
 function toApp(row: AppRow): AppRecord {
@@ -145,6 +150,11 @@ function toApiKey(row: ApiKeyRow): ApiKeyRecord {
 
 const VERIFICATION_COLUMNS =
   'id, app_id, to_address, channel, status, code_hash, code_kid, code_length, attempts, max_attempts, sends, locale, metadata, expires_at, created_at, updated_at, last_sent_at, delivery_status, delivery_provider, provider_message_id, failure_reason';
+
+const OUTBOX_COLUMNS = 'reference, id, app_id, payload, send, due_at, expires_at, tries, last_error';
+
+/** An outbox row in raw mode: the columns of OUTBOX_COLUMNS, in order. */
+type OutboxRow = [reference: string, id: string, appId: string, payload: string, send: number, dueAt: number, expiresAt: number, tries: number, lastError: string | null];
 
 /** Every statement, prepared once. */
 function prepare(db: Db) {
@@ -160,17 +170,23 @@ function prepare(db: Db) {
     listApiKeys: db.prepare<[string], ApiKeyRow>('SELECT * FROM api_keys WHERE app_id = ? ORDER BY id'),
     revokeApiKey: db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
 
-    insertVerification: db.prepare(`INSERT INTO verifications (${VERIFICATION_COLUMNS}) VALUES (${VERIFICATION_COLUMNS.split(', ').map((c) => '@' + c).join(', ')})`),
-    getVerification: db.prepare<[string, string], VerificationRow>('SELECT * FROM verifications WHERE id = ? AND app_id = ?'),
-    pendingForDestination: db.prepare<[string, string], VerificationRow>(
-      "SELECT * FROM verifications WHERE app_id = ? AND to_address = ? AND status = 'pending' ORDER BY id DESC LIMIT 1",
-    ),
+    insertVerification: db.prepare<VerificationRow>(`INSERT INTO verifications (${VERIFICATION_COLUMNS}) VALUES (${VERIFICATION_COLUMNS.split(', ').map(() => '?').join(', ')})`),
+    getVerification: db.prepare<[string, string], VerificationRow>(`SELECT ${VERIFICATION_COLUMNS} FROM verifications WHERE id = ? AND app_id = ?`).raw(true),
+    pendingForDestination: db
+      .prepare<[string, string], VerificationRow>(`SELECT ${VERIFICATION_COLUMNS} FROM verifications WHERE app_id = ? AND to_address = ? AND status = 'pending' ORDER BY id DESC LIMIT 1`)
+      .raw(true),
     updateState: db.prepare('UPDATE verifications SET status = @status, attempts = @attempts, updated_at = @updated_at WHERE id = @id'),
+    // Without `status`: an UPDATE naming a column rewrites every index that reads it (the pending index's
+    // WHERE does), even to the same value, which doubles the cost of a wrong code or a delivery report.
+    updateAttempts: db.prepare('UPDATE verifications SET attempts = ?, updated_at = ? WHERE id = ?'),
     updateResend: db.prepare(
       'UPDATE verifications SET code_hash = @code_hash, code_kid = @code_kid, sends = @sends, expires_at = @expires_at, last_sent_at = @last_sent_at, updated_at = @updated_at, delivery_status = @delivery_status, provider_message_id = NULL, failure_reason = NULL WHERE id = @id',
     ),
     updateDelivery: db.prepare(
       'UPDATE verifications SET status = @status, delivery_status = @delivery_status, delivery_provider = @delivery_provider, provider_message_id = @provider_message_id, failure_reason = @failure_reason, updated_at = @updated_at WHERE id = @id',
+    ),
+    updateDeliveryOnly: db.prepare(
+      'UPDATE verifications SET delivery_status = ?, delivery_provider = ?, provider_message_id = ?, failure_reason = ?, updated_at = ? WHERE id = ?',
     ),
     purgeVerifications: db.prepare('DELETE FROM verifications WHERE expires_at < ?'),
 
@@ -194,6 +210,11 @@ function prepare(db: Db) {
     ),
     getRecordAny: db.prepare<[string, string], { version: number; expires_at: number | null }>('SELECT version, expires_at FROM records WHERE namespace = ? AND id = ?'),
     putRecord: db.prepare('INSERT OR REPLACE INTO records (namespace, id, value, version, expires_at) VALUES (?, ?, ?, ?, ?)'),
+    // Create-if-absent in one statement (a claimed cooldown, a first counter): an expired record counts as
+    // absent and is replaced, as version 1 like a new one.
+    insertRecordIfAbsent: db.prepare(
+      'INSERT INTO records (namespace, id, value, version, expires_at) VALUES (?, ?, ?, 1, ?) ON CONFLICT (namespace, id) DO UPDATE SET value = excluded.value, version = 1, expires_at = excluded.expires_at WHERE records.expires_at IS NOT NULL AND records.expires_at <= ?',
+    ),
     deleteRecord: db.prepare('DELETE FROM records WHERE namespace = ? AND id = ? AND (expires_at IS NULL OR expires_at > ?)'),
     purgeRecords: db.prepare('DELETE FROM records WHERE expires_at IS NOT NULL AND expires_at <= ?'),
     listRecords: db.prepare<[string, string, number, number], { id: string; value: string; version: number; expires_at: number | null }>(
@@ -205,7 +226,7 @@ function prepare(db: Db) {
     eraseVerification: db.prepare('DELETE FROM verifications WHERE id = ? AND app_id = ? AND to_address = ?'),
 
     insertAudit: db.prepare(
-      'INSERT INTO audit (app_id, id, at, event, resource, key_id, ip, user_agent, request_id, destination_hash, destination_masked, details) VALUES (@app_id, @id, @at, @event, @resource, @key_id, @ip, @user_agent, @request_id, @destination_hash, @destination_masked, @details)',
+      'INSERT INTO audit (app_id, id, at, event, resource, key_id, ip, user_agent, request_id, destination_hash, destination_masked, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     ),
     listAudit: db.prepare<Record<string, unknown>, AuditRow>(
       `SELECT * FROM audit WHERE app_id = @app_id AND id < @before AND id >= @after
@@ -227,10 +248,10 @@ function prepare(db: Db) {
     purgeEvents: db.prepare('DELETE FROM events WHERE expires_at <= ?'),
 
     putOutbox: db.prepare(
-      'INSERT OR REPLACE INTO outbox (reference, id, app_id, payload, send, due_at, expires_at, tries, last_error, lease_token) VALUES (@reference, @id, @app_id, @payload, @send, @due_at, @expires_at, 0, NULL, NULL)',
+      'INSERT OR REPLACE INTO outbox (reference, id, app_id, payload, send, due_at, expires_at, tries, last_error, lease_token) VALUES (?, ?, ?, ?, ?, ?, ?, 0, NULL, NULL)',
     ),
     anyDueOutbox: db.prepare<[number], { reference: string }>('SELECT reference FROM outbox WHERE due_at <= ? LIMIT 1'),
-    dueOutbox: db.prepare<[number, number], OutboxRow>('SELECT * FROM outbox WHERE due_at <= ? ORDER BY due_at LIMIT ?'),
+    dueOutbox: db.prepare<[number, number], OutboxRow>(`SELECT ${OUTBOX_COLUMNS} FROM outbox WHERE due_at <= ? ORDER BY due_at LIMIT ?`).raw(true),
     leaseOutbox: db.prepare('UPDATE outbox SET due_at = ?, lease_token = ?, tries = tries + 1 WHERE reference = ?'),
     renewOutbox: db.prepare('UPDATE outbox SET due_at = ? WHERE reference = ? AND id = ? AND lease_token = ?'),
     rescheduleOutbox: db.prepare('UPDATE outbox SET due_at = ?, last_error = ?, lease_token = NULL WHERE reference = ? AND id = ? AND lease_token = ?'),
@@ -240,21 +261,10 @@ function prepare(db: Db) {
   };
 }
 
-interface OutboxRow {
-  reference: string;
-  id: string;
-  app_id: string;
-  payload: string;
-  send: number;
-  due_at: number;
-  expires_at: number;
-  tries: number;
-  last_error: string | null;
-  lease_token: string | null;
-}
 
-function outboxParams(message: OutboxMessage, send = message.send): Record<string, unknown> {
-  return { reference: message.reference, id: message.id, app_id: message.appId, payload: message.payload, send, due_at: message.dueAt, expires_at: message.expiresAt };
+/** The parameters of `putOutbox`, in order. */
+function outboxValues(message: OutboxMessage, send = message.send): [string, string, string, string, number, number, number] {
+  return [message.reference, message.id, message.appId, message.payload, send, message.dueAt, message.expiresAt];
 }
 
 interface AuditRow {
@@ -340,9 +350,14 @@ export class SqliteStore implements Store {
     return this.group.run(work);
   }
 
+  /** A write whose `work` changes the database with one statement at most, its last (GroupCommit `single`). */
+  private writeOne<T>(work: () => T): Promise<T> {
+    return this.group.run(work, true);
+  }
+
   private read<T>(work: () => T): Promise<T> {
     try {
-      return Promise.resolve(work());
+      return Promise.resolve(this.group.read(work));
     } catch (error) {
       return Promise.reject(new OtpdError('STORE_UNAVAILABLE', 'the database could not be read', { cause: error }));
     }
@@ -360,7 +375,7 @@ export class SqliteStore implements Store {
   // --- apps and API keys ---------------------------------------------------------------------------
 
   insertApp(app: AppRecord): Promise<void> {
-    return this.write(() => {
+    return this.writeOne(() => {
       try {
         this.statements.insertApp.run(app.id, app.name, JSON.stringify(app.settings), app.createdAt, app.updatedAt);
       } catch (error) {
@@ -389,7 +404,7 @@ export class SqliteStore implements Store {
   }
 
   updateApp(app: AppRecord): Promise<void> {
-    return this.write(() => {
+    return this.writeOne(() => {
       try {
         this.statements.updateApp.run(app.name, JSON.stringify(app.settings), app.updatedAt, app.id);
       } catch (error) {
@@ -400,11 +415,11 @@ export class SqliteStore implements Store {
   }
 
   deleteApp(id: string): Promise<boolean> {
-    return this.write(() => this.statements.deleteApp.run(id).changes > 0);
+    return this.writeOne(() => this.statements.deleteApp.run(id).changes > 0);
   }
 
   insertApiKey(key: ApiKeyRecord): Promise<void> {
-    return this.write(() => {
+    return this.writeOne(() => {
       this.statements.insertApiKey.run(key.id, key.appId, key.hash, key.prefix, key.createdAt, key.revokedAt);
     });
   }
@@ -421,7 +436,7 @@ export class SqliteStore implements Store {
   }
 
   revokeApiKey(id: string, now: number): Promise<boolean> {
-    return this.write(() => this.statements.revokeApiKey.run(now, id).changes > 0);
+    return this.writeOne(() => this.statements.revokeApiKey.run(now, id).changes > 0);
   }
 
   // --- verifications -------------------------------------------------------------------------------
@@ -437,10 +452,10 @@ export class SqliteStore implements Store {
         this.statements.updateState.run({ id: previous.id, status, attempts: previous.attempts, updated_at: now });
       }
       const stored = { ...record, attempts: Math.max(record.attempts, carried) };
-      this.statements.insertVerification.run(verificationParams(stored));
+      this.statements.insertVerification.run(...verificationValues(stored));
       // The superseded code no longer works: its waiting message goes (decisions 3).
       if (previous) this.statements.deleteOutboxOf.run(previous.id);
-      if (outbox) this.statements.putOutbox.run(outboxParams(outbox, stored.sends));
+      if (outbox) this.statements.putOutbox.run(...outboxValues(outbox, stored.sends));
       const superseded = previous && !isExpired(previous, now) ? previous.id : undefined;
       return superseded ? { verification: stored, supersededId: superseded } : { verification: stored };
     });
@@ -456,13 +471,13 @@ export class SqliteStore implements Store {
   findPendingVerification(appId: string, to: string, now: number): Promise<VerificationRecord | undefined> {
     return this.read(() => {
       const row = this.statements.pendingForDestination.get(appId, to);
-      if (!row || row.expires_at <= now) return undefined;
+      if (!row || row[13] <= now) return undefined;
       return toVerification(row);
     });
   }
 
   checkVerification(appId: string, id: string, candidateHashes: Record<string, string>, now: number): Promise<CheckResult | undefined> {
-    return this.write(() => {
+    return this.writeOne(() => {
       const row = this.statements.getVerification.get(id, appId);
       if (!row) return undefined;
       const record = toVerification(row);
@@ -471,7 +486,8 @@ export class SqliteStore implements Store {
       const decision = decideCheck(record, matches, now);
       const next = { ...record, ...decision.changes };
       if (decision.changes.updatedAt !== undefined) {
-        this.statements.updateState.run({ id, status: next.status, attempts: next.attempts, updated_at: next.updatedAt });
+        if (next.status === record.status) this.statements.updateAttempts.run(next.attempts, next.updatedAt, id);
+        else this.statements.updateState.run({ id, status: next.status, attempts: next.attempts, updated_at: next.updatedAt });
       }
       return { outcome: decision.outcome, verification: next };
     });
@@ -501,13 +517,13 @@ export class SqliteStore implements Store {
         updated_at: next.updatedAt,
         delivery_status: next.deliveryStatus,
       });
-      if (outbox) this.statements.putOutbox.run(outboxParams(outbox, next.sends));
+      if (outbox) this.statements.putOutbox.run(...outboxValues(outbox, next.sends));
       return { ok: true, verification: next };
     });
   }
 
   cancelVerification(appId: string, id: string, now: number): Promise<TransitionResult | undefined> {
-    return this.write(() => {
+    return this.writeOne(() => {
       const row = this.statements.getVerification.get(id, appId);
       if (!row) return undefined;
       const record = toVerification(row);
@@ -519,7 +535,7 @@ export class SqliteStore implements Store {
   }
 
   recordDelivery(appId: string, id: string, update: DeliveryUpdate, now: number): Promise<VerificationRecord | undefined> {
-    return this.write(() => {
+    return this.writeOne(() => {
       const row = this.statements.getVerification.get(id, appId);
       if (!row) return undefined;
       const record = toVerification(row);
@@ -533,15 +549,19 @@ export class SqliteStore implements Store {
         failureReason: update.failureReason === undefined ? record.failureReason : update.failureReason,
         updatedAt: now,
       };
-      this.statements.updateDelivery.run({
-        id,
-        status: next.status,
-        delivery_status: next.deliveryStatus,
-        delivery_provider: next.deliveryProvider,
-        provider_message_id: next.providerMessageId,
-        failure_reason: next.failureReason,
-        updated_at: now,
-      });
+      if (next.status === record.status) {
+        this.statements.updateDeliveryOnly.run(next.deliveryStatus, next.deliveryProvider, next.providerMessageId, next.failureReason, now, id);
+      } else {
+        this.statements.updateDelivery.run({
+          id,
+          status: next.status,
+          delivery_status: next.deliveryStatus,
+          delivery_provider: next.deliveryProvider,
+          provider_message_id: next.providerMessageId,
+          failure_reason: next.failureReason,
+          updated_at: now,
+        });
+      }
       return next;
     });
   }
@@ -583,7 +603,7 @@ export class SqliteStore implements Store {
   // --- idempotency ---------------------------------------------------------------------------------
 
   beginIdempotent(scope: string, key: string, fingerprint: string, ttlMs: number, now: number): Promise<IdempotencyBegin> {
-    return this.write((): IdempotencyBegin => {
+    return this.writeOne((): IdempotencyBegin => {
       const row = this.statements.getIdempotency.get(scope, key, now);
       if (!row) {
         this.statements.putIdempotency.run(scope, key, fingerprint, now + ttlMs);
@@ -596,13 +616,13 @@ export class SqliteStore implements Store {
   }
 
   completeIdempotent(scope: string, key: string, response: StoredResponse, ttlMs: number, now: number): Promise<void> {
-    return this.write(() => {
+    return this.writeOne(() => {
       this.statements.completeIdempotency.run(JSON.stringify(response), now + ttlMs, scope, key);
     });
   }
 
   abandonIdempotent(scope: string, key: string): Promise<void> {
-    return this.write(() => {
+    return this.writeOne(() => {
       this.statements.deleteIdempotency.run(scope, key);
     });
   }
@@ -610,7 +630,7 @@ export class SqliteStore implements Store {
   // --- primitives ----------------------------------------------------------------------------------
 
   hit(key: string, limit: number, windowMs: number, now: number, cost = 1): Promise<CounterResult> {
-    return this.write(() => {
+    return this.writeOne(() => {
       const windowStart = Math.floor(now / windowMs) * windowMs;
       const resetMs = windowStart + windowMs - now;
       const row = this.statements.getCounter.get(key);
@@ -626,7 +646,7 @@ export class SqliteStore implements Store {
    * previous one's are all the sliding estimate needs. The `~sliding:` prefix keeps them apart from `hit`'s.
    */
   slidingHit(key: string, limit: number, windowMs: number, now: number, cost = 1): Promise<SlidingCounterResult> {
-    return this.write(() => {
+    return this.writeOne(() => {
       const start = windowStartOf(now, windowMs);
       const rowKey = (windowStart: number) => `~sliding:${windowStart}:${key}`;
       const current = this.statements.getCounter.get(rowKey(start));
@@ -645,7 +665,7 @@ export class SqliteStore implements Store {
   }
 
   claimOnce(key: string, ttlMs: number, now: number): Promise<boolean> {
-    return this.write(() => this.statements.claim.run(key, now + ttlMs, now).changes > 0);
+    return this.writeOne(() => this.statements.claim.run(key, now + ttlMs, now).changes > 0);
   }
 
   getRecord<T>(namespace: string, id: string, now: number): Promise<VersionedRecord<T> | undefined> {
@@ -656,19 +676,22 @@ export class SqliteStore implements Store {
   }
 
   putRecord<T>(namespace: string, id: string, value: T, options: { ifVersion?: number | null; ttlMs?: number }, now: number): Promise<number | undefined> {
-    return this.write(() => {
+    const expiresAt = options.ttlMs === undefined ? null : now + options.ttlMs;
+    if (options.ifVersion === null) {
+      return this.writeOne(() => (this.statements.insertRecordIfAbsent.run(namespace, id, JSON.stringify(value), expiresAt, now).changes > 0 ? 1 : undefined));
+    }
+    return this.writeOne(() => {
       const existing = this.statements.getRecordAny.get(namespace, id);
       const live = existing && (existing.expires_at === null || existing.expires_at > now) ? existing : undefined;
-      if (options.ifVersion === null && live) return undefined;
       if (typeof options.ifVersion === 'number' && live?.version !== options.ifVersion) return undefined;
       const version = (live?.version ?? 0) + 1;
-      this.statements.putRecord.run(namespace, id, JSON.stringify(value), version, options.ttlMs === undefined ? null : now + options.ttlMs);
+      this.statements.putRecord.run(namespace, id, JSON.stringify(value), version, expiresAt);
       return version;
     });
   }
 
   deleteRecord(namespace: string, id: string): Promise<boolean> {
-    return this.write(() => this.statements.deleteRecord.run(namespace, id, Date.now()).changes > 0);
+    return this.writeOne(() => this.statements.deleteRecord.run(namespace, id, Date.now()).changes > 0);
   }
 
   /** The cursor is the last id returned: records come in id order. */
@@ -696,20 +719,20 @@ export class SqliteStore implements Store {
     return this.write(() =>
       entries.map((entry) => {
         const id = this.nextAuditId(appId, entry.at);
-        this.statements.insertAudit.run({
-          app_id: appId,
+        this.statements.insertAudit.run(
+          appId,
           id,
-          at: entry.at,
-          event: entry.event,
-          resource: entry.resource,
-          key_id: entry.keyId,
-          ip: entry.ip,
-          user_agent: entry.userAgent,
-          request_id: entry.requestId,
-          destination_hash: entry.destinationHash,
-          destination_masked: entry.destinationMasked,
-          details: entry.details === null ? null : JSON.stringify(entry.details),
-        });
+          entry.at,
+          entry.event,
+          entry.resource,
+          entry.keyId,
+          entry.ip,
+          entry.userAgent,
+          entry.requestId,
+          entry.destinationHash,
+          entry.destinationMasked,
+          entry.details === null ? null : JSON.stringify(entry.details),
+        );
         return id;
       }),
     );
@@ -772,13 +795,13 @@ export class SqliteStore implements Store {
   }
 
   completeEvent(id: string): Promise<void> {
-    return this.write(() => {
+    return this.writeOne(() => {
       this.statements.deleteEvent.run(id);
     });
   }
 
   retryEvent(id: string, dueAt: number, lastError: string): Promise<void> {
-    return this.write(() => {
+    return this.writeOne(() => {
       this.statements.retryEvent.run(dueAt, lastError, id);
     });
   }
@@ -786,8 +809,8 @@ export class SqliteStore implements Store {
   // --- outbox --------------------------------------------------------------------------------------
 
   enqueueOutbox(message: OutboxMessage): Promise<void> {
-    return this.write(() => {
-      this.statements.putOutbox.run(outboxParams(message));
+    return this.writeOne(() => {
+      this.statements.putOutbox.run(...outboxValues(message));
     });
   }
 
@@ -800,35 +823,23 @@ export class SqliteStore implements Store {
     const any = await this.read(() => this.statements.anyDueOutbox.get(now));
     if (!any) return [];
     return this.write(() =>
-      this.statements.dueOutbox.all(now, limit).map((row): OutboxLease => {
-        this.statements.leaseOutbox.run(now + leaseMs, leaseToken, row.reference);
-        return {
-          id: row.id,
-          appId: row.app_id,
-          reference: row.reference,
-          payload: row.payload,
-          send: row.send,
-          dueAt: row.due_at,
-          expiresAt: row.expires_at,
-          tries: row.tries + 1,
-          lastError: row.last_error,
-          leaseToken,
-          leaseUntil: now + leaseMs,
-        };
+      this.statements.dueOutbox.all(now, limit).map(([reference, id, appId, payload, send, dueAt, expiresAt, tries, lastError]): OutboxLease => {
+        this.statements.leaseOutbox.run(now + leaseMs, leaseToken, reference);
+        return { id, appId, reference, payload, send, dueAt, expiresAt, tries: tries + 1, lastError, leaseToken, leaseUntil: now + leaseMs };
       }),
     );
   }
 
   renewOutbox(lease: OutboxLease, leaseMs: number, now: number): Promise<boolean> {
-    return this.write(() => this.statements.renewOutbox.run(now + leaseMs, lease.reference, lease.id, lease.leaseToken).changes > 0);
+    return this.writeOne(() => this.statements.renewOutbox.run(now + leaseMs, lease.reference, lease.id, lease.leaseToken).changes > 0);
   }
 
   rescheduleOutbox(lease: OutboxLease, dueAt: number, lastError: string): Promise<boolean> {
-    return this.write(() => this.statements.rescheduleOutbox.run(dueAt, lastError, lease.reference, lease.id, lease.leaseToken).changes > 0);
+    return this.writeOne(() => this.statements.rescheduleOutbox.run(dueAt, lastError, lease.reference, lease.id, lease.leaseToken).changes > 0);
   }
 
   completeOutbox(lease: OutboxLease): Promise<boolean> {
-    return this.write(() => this.statements.completeOutbox.run(lease.reference, lease.id, lease.leaseToken).changes > 0);
+    return this.writeOne(() => this.statements.completeOutbox.run(lease.reference, lease.id, lease.leaseToken).changes > 0);
   }
 }
 
@@ -836,14 +847,10 @@ const ID_ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
 
 /** The next id after `id` in sort order: its random part plus one (base 32), as monotonic ULIDs do. */
 function incrementId(id: string): string {
-  const chars = id.split('');
-  for (let i = chars.length - 1; i > 2; i--) {
-    const index = ID_ALPHABET.indexOf(chars[i]!);
-    if (index < ID_ALPHABET.length - 1) {
-      chars[i] = ID_ALPHABET[index + 1]!;
-      return chars.join('');
-    }
-    chars[i] = '0';
+  // The last character that is not the alphabet's last goes up by one; the ones after it wrap to '0'.
+  for (let i = id.length - 1; i > 2; i--) {
+    const index = ID_ALPHABET.indexOf(id[i]!);
+    if (index < ID_ALPHABET.length - 1) return id.slice(0, i) + ID_ALPHABET[index + 1]! + '0'.repeat(id.length - 1 - i);
   }
   throw new Error('audit id space exhausted');
 }
