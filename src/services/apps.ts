@@ -4,6 +4,7 @@ import { hashApiKey, Keyring } from '../core/keyring.js';
 import { applySettings, defaultSettings, type AppSettings } from '../core/settings.js';
 import { invalid, OtpdError } from '../errors.js';
 import type { ApiKeyRecord, AppRecord, Store } from '../store/store.js';
+import { deleteAppRecords, type AppOwnedRecords } from './app-records.js';
 import type { RecordRewrap } from './secrets-rotation.js';
 
 export const DEFAULT_APP = 'default';
@@ -51,6 +52,8 @@ function newApiKey(): string {
 export class AppsService {
   private readonly keyCache = new Map<string, { principal: Principal | undefined; until: number }>();
   private readonly appCache = new Map<string, { app: AppRecord | undefined; until: number }>();
+
+  private readonly ownedRecords: AppOwnedRecords[] = [];
 
   constructor(
     private readonly store: Store,
@@ -162,6 +165,14 @@ export class AppsService {
     await this.store.deleteApp(app.id);
     this.keyCache.clear();
     this.appCache.clear();
+    // After the app is gone, so no request of it can add a record behind the sweep.
+    await deleteAppRecords(this.store, app.id, this.ownedRecords, this.clock());
+  }
+
+  /** Record kinds deleted with their app (subjects, factors, webhook secrets: src/services/index.ts). */
+  deletesWithApp(...kinds: AppOwnedRecords[]): this {
+    this.ownedRecords.push(...kinds);
+    return this;
   }
 
   async createKey(appName: string): Promise<IssuedKey> {

@@ -7,6 +7,7 @@ import type { VerificationRecord } from '../core/verification.js';
 import { SECRET_PREFIX, sign } from '../delivery/standard-webhooks.js';
 import { OtpdError } from '../errors.js';
 import type { AppRecord, NewQueuedEvent, QueuedEvent, Store } from '../store/store.js';
+import type { AppOwnedRecords } from './app-records.js';
 import type { RecordRewrap } from './secrets-rotation.js';
 
 /**
@@ -52,6 +53,8 @@ interface StoredWebhookSecret {
 }
 
 const SECRETS = 'webhook-secret';
+/** An app's webhook signing secret (record id = app id) goes with the app (`AppsService.delete`). */
+export const WEBHOOK_SECRET_RECORDS: AppOwnedRecords = { namespace: SECRETS, ownerOf: (id) => id };
 /** A queued timer, not an event: when due, it becomes `verification.expired` if the verification did expire. */
 const EXPIRY_TIMER = 'timer:verification.expired';
 /** An event is given up after this long whatever its attempts (the default schedule needs about 27 h). */

@@ -19,6 +19,7 @@ import {
 import { generateRecoveryCodes, normalizeRecoveryCode } from '../core/recovery-codes.js';
 import { invalid, isOtpdError, OtpdError } from '../errors.js';
 import type { AppRecord, Store, VersionedRecord } from '../store/store.js';
+import { ownedByIdPrefix, type AppOwnedRecords } from './app-records.js';
 import type { RecordRewrap } from './secrets-rotation.js';
 
 export const FACTOR_STATUSES = ['unverified', 'verified'] as const;
@@ -92,6 +93,11 @@ export interface FactorCheck {
 
 const FACTORS = 'factor';
 const USER_KEYS = 'factor-user-key';
+/** Authenticator secrets and their user-id mappings go with their app (`AppsService.delete`). */
+export const FACTOR_RECORDS: AppOwnedRecords[] = [
+  { namespace: FACTORS, ownerOf: (_id, value) => (value as { appId?: string }).appId },
+  ownedByIdPrefix(USER_KEYS),
+];
 /**
  * Compare-and-set rounds one verification may take. Each lost round means another request on the same
  * factor won, so N concurrent requests finish within N rounds; past this the caller is told to retry.

@@ -1,5 +1,6 @@
 import { isEmailAddress, isE164, parseDestination } from '../core/destination.js';
 import { invalid, OtpdError } from '../errors.js';
+import { ownedByIdPrefix } from './app-records.js';
 import type { AppRecord, Store } from '../store/store.js';
 
 /**
@@ -22,6 +23,8 @@ export interface SubjectContacts {
 }
 
 const NAMESPACE = 'subject';
+/** A person's contact points go with their app (`AppsService.delete`). */
+export const SUBJECT_RECORDS = ownedByIdPrefix(NAMESPACE);
 /** Ids as other systems write them (user ids, Mongo ObjectIds, e-mail-like logins), never path separators. */
 export const SUBJECT_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
 const MAX_CAS_ROUNDS = 5;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -169,11 +169,11 @@ export async function startOtp002Server(backend: Backend, env: Record<string, st
   };
 }
 
-/** The seed-002 Postman collection, read from `shared/seeds/` beside the repository (as CI clones it). */
+/**
+ * The seed-002 Postman collection (the otp gateway API's own, as published), kept in test/fixtures so a
+ * clean clone on any machine runs it; `shared/seeds/002_*.txt` is the same file.
+ */
 export function seed002(): { text: string; json: any } {
-  const seeds = new URL('../../../shared/seeds/', import.meta.url);
-  const name = readdirSync(seeds).find((file) => /^002_.*\.txt$/.test(file));
-  if (!name) throw new Error(`no 002_*.txt in ${seeds.pathname}`);
-  const text = readFileSync(new URL(name, seeds), 'utf8');
+  const text = readFileSync(new URL('../fixtures/seed-002-otp-gateway.postman_collection.json', import.meta.url), 'utf8');
   return { text, json: JSON.parse(text) };
 }

@@ -74,7 +74,7 @@ export function registerApps(program: Command): void {
     await withServices(async (services) => printJson(appView(await services.apps.get(name))));
   });
 
-  apps.command('delete <name>').description('delete an app and its API keys').option('--json', 'print JSON').action(async (name: string, options: { json?: boolean }) => {
+  apps.command('delete <name>').description('delete an app, its API keys, subjects, factors and secrets').option('--json', 'print JSON').action(async (name: string, options: { json?: boolean }) => {
     await withServices(async (services) => {
       await services.apps.delete(name);
       if (options.json) printJson({ deleted: name });
