@@ -1,4 +1,5 @@
 import type { Store } from '../store/store.js';
+import { allRecords } from './all-records.js';
 
 /**
  * Records of one namespace that belong to an app and must go when the app is deleted: people's contact
@@ -22,17 +23,11 @@ const PAGE = 500;
 const MAX_PAGES = 100_000;
 
 /** Deletes every record of `kinds` owned by `appId`; returns how many. */
-export async function deleteAppRecords(store: Store, appId: string, kinds: readonly AppOwnedRecords[], now: number): Promise<number> {
+export async function deleteAppRecords(store: Store, appId: string, kinds: readonly AppOwnedRecords[], clock: () => number): Promise<number> {
   let deleted = 0;
   for (const kind of kinds) {
-    let cursor: string | undefined;
-    for (let page = 0; page < MAX_PAGES; page++) {
-      const { items, nextCursor } = await store.listRecords<unknown>(kind.namespace, cursor, PAGE, now);
-      for (const item of items) {
-        if (kind.ownerOf(item.id, item.value) === appId && (await store.deleteRecord(kind.namespace, item.id))) deleted++;
-      }
-      if (nextCursor === undefined) break;
-      cursor = nextCursor;
+    for await (const item of allRecords<unknown>(store, kind.namespace, PAGE, clock, MAX_PAGES)) {
+      if (kind.ownerOf(item.id, item.value) === appId && (await store.deleteRecord(kind.namespace, item.id))) deleted++;
     }
   }
   return deleted;

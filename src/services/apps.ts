@@ -166,7 +166,7 @@ export class AppsService {
     this.keyCache.clear();
     this.appCache.clear();
     // After the app is gone, so no request of it can add a record behind the sweep.
-    await deleteAppRecords(this.store, app.id, this.ownedRecords, this.clock());
+    await deleteAppRecords(this.store, app.id, this.ownedRecords, this.clock);
   }
 
   /** Record kinds deleted with their app (subjects, factors, webhook secrets: src/services/index.ts). */

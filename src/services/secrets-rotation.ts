@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Keyring } from '../core/keyring.js';
 import { isOtpdError } from '../errors.js';
 import type { Store } from '../store/store.js';
+import { allRecords } from './all-records.js';
 
 /**
  * How to re-encrypt one kind of stored record under the keyring's current key. The service that owns a
@@ -88,18 +89,13 @@ export class SecretsRotationService {
 
   private async rotateNamespace(rewrap: RecordRewrap, dryRun: boolean): Promise<NamespaceReport> {
     const out: NamespaceReport = { namespace: rewrap.namespace, scanned: 0, rewrapped: 0, current: 0, failed: 0, staleHashes: 0, failedIds: [] };
-    let cursor: string | undefined;
-    do {
-      const page = await this.store.listRecords<unknown>(rewrap.namespace, cursor, PAGE, this.clock());
-      for (const item of page.items) {
-        out.scanned++;
-        const result = await this.rotateRecord(rewrap, item, dryRun);
-        out[result.outcome]++;
-        out.staleHashes += result.staleHashes;
-        if (result.outcome === 'failed' && out.failedIds.length < MAX_FAILED_IDS) out.failedIds.push(item.id);
-      }
-      cursor = page.nextCursor;
-    } while (cursor !== undefined);
+    for await (const item of allRecords<unknown>(this.store, rewrap.namespace, PAGE, this.clock)) {
+      out.scanned++;
+      const result = await this.rotateRecord(rewrap, item, dryRun);
+      out[result.outcome]++;
+      out.staleHashes += result.staleHashes;
+      if (result.outcome === 'failed' && out.failedIds.length < MAX_FAILED_IDS) out.failedIds.push(item.id);
+    }
     this.logger.info({ namespace: rewrap.namespace, scanned: out.scanned, rewrapped: out.rewrapped, failed: out.failed }, 'secrets rotation');
     return out;
   }
