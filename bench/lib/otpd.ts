@@ -135,6 +135,7 @@ export class OtpdUnderTest {
         id,
         { to, destination: to, channel: 'sms', provider: 'sms', channelDescription: '', addressDescription: '', extra: {} },
         { revealCode: true },
+        {},
       );
       return { id, code: result.code!, to };
     });
@@ -149,8 +150,8 @@ export class OtpdUnderTest {
       const secret = base32Decode(enrolment.secret)!;
       // The previous step's code, so every code of the benchmark (this step's or later) is a fresh one. A
       // step boundary between computing it and the check can turn it stale: then once more (one failure is free).
-      let check = await this.services.factors.verify(this.app, enrolment.factor.id, totp(secret, Date.now() - 30_000, TOTP));
-      if (!check.valid) check = await this.services.factors.verify(this.app, enrolment.factor.id, totp(secret, Date.now() - 30_000, TOTP));
+      let check = await this.services.factors.verify(this.app, enrolment.factor.id, totp(secret, Date.now() - 30_000, TOTP), {});
+      if (!check.valid) check = await this.services.factors.verify(this.app, enrolment.factor.id, totp(secret, Date.now() - 30_000, TOTP), {});
       if (!check.valid) throw new Error(`factor ${enrolment.factor.id} did not verify during setup`);
       return { id: enrolment.factor.id, secret };
     });

@@ -106,6 +106,13 @@ export interface RequestContext {
   requestId?: string | undefined;
 }
 
+/**
+ * The context of work no request asked for — CLI commands, the config file, the default app at start,
+ * delivery reports and webhook retries: no caller to limit per key or per address, nothing to audit but
+ * the event itself.
+ */
+export const NO_REQUEST: RequestContext = Object.freeze({});
+
 /** One counter a request must pass: `limit` names it in the 429, `key` is its store key. */
 export interface LimitCheck {
   limit: string;

@@ -19,7 +19,6 @@ import health from './native/health.js';
 import { sendProblem } from './problem.js';
 import wellKnown from './well-known.js';
 import gracefulClose from './graceful-close.js';
-import requestContext from './request-context.js';
 import securityHeaders from './security-headers.js';
 
 export interface AppOptions {
@@ -87,7 +86,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.setNotFoundHandler((request, reply) => sendProblem(request, reply, new OtpdError('ROUTE_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`)));
 
   await app.register(gracefulClose);
-  await app.register(requestContext);
   await app.register(securityHeaders, { publicUrl: options.publicUrl });
   // First: its onRoute hook documents every route registered after it (GET /openapi.json, /docs).
   await app.register(openApi, { publicUrl: options.publicUrl });

@@ -1,43 +1,24 @@
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { runWithRequestContext, type RequestContext } from '../services/rate-limiter.js';
+import type { FastifyRequest } from 'fastify';
+import type { RequestContext } from '../core/rate-limits.js';
+
+const MAX_USER_AGENT = 256;
 
 /**
- * Runs every request inside its rate-limit context (src/services/rate-limiter.ts), so services reached
- * through any dialect see the client address and the API key without each route passing them: the
- * per-IP and per-key limits then hold on every surface. Read lazily: the key is known only once the
- * route's authentication has run. `request.ip` follows OTPD_TRUST_PROXY (decisions 12).
+ * Who is asking, as every route hands it to the services: per-key and per-IP rate limits
+ * (src/core/rate-limits.ts) and the audit log (src/services/audit.ts) read it. Passed explicitly rather
+ * than kept in an AsyncLocalStorage: an active one makes V8 run promise hooks for every promise of the
+ * process, several µs of CPU per request.
  *
- * A callback hook wrapping `done` (as @fastify/request-context does), so everything fastify runs after it
- * for this request — later hooks, validation, the handler — continues inside the context.
+ * Call it once the route's authentication has run — a preHandler (native API), an onRequest hook
+ * (seed 002) or the handler itself (the keyless dialects) — since `keyId` comes from the principal it
+ * sets. `request.ip` follows OTPD_TRUST_PROXY (decisions 12).
  */
-const requestContext: FastifyPluginAsync = async (app) => {
-  app.addHook('onRequest', (request, _reply, done) => {
-    runWithRequestContext(new HttpRequestContext(request), done);
-  });
-};
-
-/** A class rather than an object literal with getters: no closures to make for every request. */
-class HttpRequestContext implements RequestContext {
-  readonly requestId: string;
-
-  constructor(private readonly request: FastifyRequest) {
-    this.requestId = request.id;
-  }
-
-  get ip(): string {
-    return this.request.ip;
-  }
-
-  get keyId(): string | undefined {
-    return this.request.principal?.keyId;
-  }
-
-  get userAgent(): string | undefined {
-    const userAgent = this.request.headers['user-agent'];
-    return typeof userAgent === 'string' ? userAgent.slice(0, 256) : undefined;
-  }
+export function contextOf(request: FastifyRequest): RequestContext {
+  const userAgent = request.headers['user-agent'];
+  return {
+    ip: request.ip,
+    keyId: request.principal?.keyId,
+    userAgent: typeof userAgent === 'string' ? userAgent.slice(0, MAX_USER_AGENT) : undefined,
+    requestId: request.id,
+  };
 }
-
-(requestContext as unknown as Record<symbol, boolean>)[Symbol.for('skip-override')] = true;
-
-export default requestContext;

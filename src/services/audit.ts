@@ -1,14 +1,13 @@
 import type { Logger } from 'pino';
 import { maskDestination } from '../core/destination.js';
 import type { Keyring } from '../core/keyring.js';
-import type { RequestContext } from '../core/rate-limits.js';
+import { NO_REQUEST, type RequestContext } from '../core/rate-limits.js';
 import type { CheckOutcome, VerificationRecord } from '../core/verification.js';
 import { invalid } from '../errors.js';
 import type { AppRecord, AuditEntry, AuditFilters, AuditPage, DeliveryUpdate, NewAuditEntry, Store } from '../store/store.js';
 import { AppsService, type DialectCredentials, type IssuedKey } from './apps.js';
 import { verificationEventData, type EventsService } from './events.js';
 import type { FactorCheck, FactorRecord } from './factors.js';
-import { currentRequestContext } from './rate-limiter.js';
 
 /**
  * The audit log (docs/audit-and-events.md): one append-only entry per create, send, check (success,
@@ -83,7 +82,7 @@ const MAX_USER_AGENT = 256;
  */
 const HASH_CACHE_SIZE = 8192;
 
-/** The request fields of a context, read now: the ambient context's getters must not be read later, elsewhere. */
+/** The request fields of a context, copied: the caller's object may be reused or changed after `record` returns. */
 function snapshot(context: RequestContext): Pick<NewAuditEntry, 'keyId' | 'ip' | 'userAgent' | 'requestId'> {
   return {
     keyId: context.keyId ?? null,
@@ -114,7 +113,7 @@ export class AuditService {
     private readonly events: EventsService,
   ) {
     events.onAbandon = (appId, event, reason) =>
-      this.record(appId, 'webhook.abandoned', { resource: event.id, details: { type: event.type, attempts: event.attempts, reason } }, {});
+      this.record(appId, 'webhook.abandoned', { resource: event.id, details: { type: event.type, attempts: event.attempts, reason } }, NO_REQUEST);
   }
 
   /** The keyed hash an entry stores for a destination: per app, so entries of two apps cannot be linked. */
@@ -141,10 +140,11 @@ export class AuditService {
   }
 
   /**
-   * Records one entry. `context` defaults to the HTTP request being served (src/http/request-context.ts);
-   * a CLI command has none. Returns at once; `flush` waits for the write.
+   * Records one entry. `context`: the HTTP request being served (`contextOf` in src/http/request-context.ts),
+   * or NO_REQUEST for work no request asked for (CLI, delivery reports). Returns at once; `flush` waits for
+   * the write.
    */
-  record(app: AppRecord | string, event: AuditEvent, facts: AuditFacts = {}, context: RequestContext = currentRequestContext()): void {
+  record(app: AppRecord | string, event: AuditEvent, facts: AuditFacts, context: RequestContext): void {
     const appId = typeof app === 'string' ? app : app.id;
     if (typeof app !== 'string') this.apps.set(app.id, { app, until: this.clock() + APP_CACHE_MS });
     const destination = facts.destination ?? null;
@@ -166,7 +166,7 @@ export class AuditService {
   }
 
   /** `record`, then waits until the entry is stored: for admin actions, which are rare and must not be lost. */
-  async recordNow(app: AppRecord | string, event: AuditEvent, facts: AuditFacts = {}, context: RequestContext = currentRequestContext()): Promise<void> {
+  async recordNow(app: AppRecord | string, event: AuditEvent, facts: AuditFacts, context: RequestContext): Promise<void> {
     this.record(app, event, facts, context);
     await this.flush();
   }
@@ -214,8 +214,8 @@ export class AuditService {
   // --- verifications -------------------------------------------------------------------------------
 
   /** A created, resent or canceled verification. A new one also arms its `verification.expired` webhook timer. */
-  verification(app: AppRecord, event: 'verification.created' | 'verification.resent' | 'verification.canceled', verification: VerificationRecord): void {
-    this.record(app, event, this.verificationFacts(verification));
+  verification(app: AppRecord, event: 'verification.created' | 'verification.resent' | 'verification.canceled', verification: VerificationRecord, context: RequestContext): void {
+    this.record(app, event, this.verificationFacts(verification), context);
     if (event === 'verification.created') this.events.scheduleExpiry(app, verification);
   }
 
@@ -223,9 +223,9 @@ export class AuditService {
    * One check's outcome (standards S4). `codeMatched`: whether the submitted code hashes to the stored one,
    * which tells a replayed approved code (`code.replayed`) from any other check of a finished verification.
    */
-  checked(app: AppRecord, outcome: CheckOutcome, verification: VerificationRecord, codeMatched: boolean): void {
+  checked(app: AppRecord, outcome: CheckOutcome, verification: VerificationRecord, codeMatched: boolean, context: RequestContext): void {
     const event = checkEvent(outcome, verification, codeMatched);
-    this.record(app, event, this.verificationFacts(verification, { outcome }));
+    this.record(app, event, this.verificationFacts(verification, { outcome }), context);
     if (event === 'verification.approved' || event === 'verification.max_attempts_reached' || event === 'code.replayed') {
       this.events.emit(app, event, verificationEventData(verification));
     }
@@ -235,7 +235,7 @@ export class AuditService {
   delivery(appId: string, update: DeliveryUpdate, verification: VerificationRecord | undefined): void {
     if (!verification) return;
     const details = { channel: verification.channel, provider: update.provider ?? verification.deliveryProvider, reason: update.failureReason ?? null };
-    this.record(appId, `delivery.${update.status}`, { resource: verification.id, destination: verification.to, destinationHash: this.verificationHash(verification), details }, {});
+    this.record(appId, `delivery.${update.status}`, { resource: verification.id, destination: verification.to, destinationHash: this.verificationHash(verification), details }, NO_REQUEST);
     if (update.status === 'failed') {
       void this.app(appId).then(
         (app) => app && this.events.emit(app, 'delivery.failed', { ...verificationEventData(verification), provider: details.provider, reason: details.reason }),
@@ -256,18 +256,18 @@ export class AuditService {
   // --- factors -------------------------------------------------------------------------------------
 
   /** One checked authenticator or recovery code; `before` is the factor as it was when the code came. */
-  factorChecked(app: AppRecord, before: FactorRecord, result: FactorCheck): void {
+  factorChecked(app: AppRecord, before: FactorRecord, result: FactorCheck, context: RequestContext): void {
     const resource = before.id;
     const details = { type: before.type, failures: result.factor.failures, recovery: result.recoveryCodesRemaining !== undefined };
     if (result.valid) {
       const first = before.status !== 'verified';
-      this.record(app, first ? 'factor.verified' : 'factor.check_passed', { resource, details });
+      this.record(app, first ? 'factor.verified' : 'factor.check_passed', { resource, details }, context);
       if (first) this.events.emit(app, 'factor.verified', { factorId: before.id, type: before.type, account: before.account, issuer: before.issuer });
     } else if (result.reason === 'code_reused') {
-      this.record(app, 'code.replayed', { resource, details });
+      this.record(app, 'code.replayed', { resource, details }, context);
       this.events.emit(app, 'code.replayed', { factorId: before.id, type: before.type });
     } else {
-      this.record(app, result.factor.lockedUntil !== null ? 'factor.locked' : 'factor.check_failed', { resource, details });
+      this.record(app, result.factor.lockedUntil !== null ? 'factor.locked' : 'factor.check_failed', { resource, details }, context);
     }
   }
 
@@ -323,6 +323,8 @@ export function checkEvent(outcome: CheckOutcome, verification: VerificationReco
 /**
  * Apps and keys with their admin actions audited (`app.created`, `key.revoked`, …). A subclass, so every
  * caller — the CLI, the config file, the default app at start — goes through the same audited methods.
+ * Those callers are all the callers there are (no HTTP route administers apps), so the entries carry
+ * NO_REQUEST; a route that did would have to pass its context here.
  */
 export class AuditedAppsService extends AppsService {
   private audit: AuditService | undefined;
@@ -335,26 +337,26 @@ export class AuditedAppsService extends AppsService {
 
   override async create(name: string, settings: Record<string, unknown>, apiKey?: string): Promise<{ app: AppRecord; apiKey: string; keyId: string; credentials: DialectCredentials }> {
     const created = await super.create(name, settings, apiKey);
-    await this.audit?.recordNow(created.app, 'app.created', { resource: created.app.id, details: { name, keyId: created.keyId } });
+    await this.audit?.recordNow(created.app, 'app.created', { resource: created.app.id, details: { name, keyId: created.keyId } }, NO_REQUEST);
     return created;
   }
 
   override async update(name: string, changes: Parameters<AppsService['update']>[1]): Promise<AppRecord> {
     const app = await super.update(name, changes);
     // The names of the settings changed, not their values (a webhook URL may carry a token).
-    await this.audit?.recordNow(app, 'app.updated', { resource: app.id, details: { settings: Object.keys(changes).join(',') } });
+    await this.audit?.recordNow(app, 'app.updated', { resource: app.id, details: { settings: Object.keys(changes).join(',') } }, NO_REQUEST);
     return app;
   }
 
   override async delete(name: string): Promise<void> {
     const app = await this.get(name);
     await super.delete(name);
-    await this.audit?.recordNow(app, 'app.deleted', { resource: app.id, details: { name } });
+    await this.audit?.recordNow(app, 'app.deleted', { resource: app.id, details: { name } }, NO_REQUEST);
   }
 
   override async createKey(appName: string): Promise<IssuedKey> {
     const issued = await super.createKey(appName);
-    await this.audit?.recordNow(await this.get(appName), 'key.created', { resource: issued.id });
+    await this.audit?.recordNow(await this.get(appName), 'key.created', { resource: issued.id }, NO_REQUEST);
     return issued;
   }
 
@@ -368,6 +370,6 @@ export class AuditedAppsService extends AppsService {
       }
     }
     await super.revokeKey(keyId);
-    if (owner) await this.audit?.recordNow(owner, 'key.revoked', { resource: keyId });
+    if (owner) await this.audit?.recordNow(owner, 'key.revoked', { resource: keyId }, NO_REQUEST);
   }
 }

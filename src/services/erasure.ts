@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { parseDestination } from '../core/destination.js';
+import type { RequestContext } from '../core/rate-limits.js';
 import type { AppRecord, Store } from '../store/store.js';
 import type { AuditService } from './audit.js';
 import type { SubjectsService } from './subjects.js';
@@ -40,7 +41,7 @@ export class PersonalDataService {
   ) {}
 
   /** Erases a destination's data in one app. `to` is normalised as when the verification was created. */
-  async eraseDestination(app: AppRecord, to: string): Promise<ErasureReport> {
+  async eraseDestination(app: AppRecord, to: string, context: RequestContext): Promise<ErasureReport> {
     const destination = parseDestination(to).value;
     // Entries being written right now should be erased too.
     await this.audit.flush();
@@ -50,7 +51,7 @@ export class PersonalDataService {
     for (let i = 0; i < ids.length; i += DELETE_CHUNK) auditEntries += await this.store.deleteAudit(app.id, ids.slice(i, i + DELETE_CHUNK));
     const hash = this.audit.destinationHash(app.id, destination);
     // The erasure itself is recorded, with the hash only (so a later erasure request can be answered).
-    await this.audit.recordNow(app, 'subject.erased', { details: { destinationHash: hash, verifications, auditEntries } });
+    await this.audit.recordNow(app, 'subject.erased', { details: { destinationHash: hash, verifications, auditEntries } }, context);
     this.logger.info({ appId: app.id, verifications, auditEntries }, 'personal data erased');
     return { app: app.name, verifications, auditEntries };
   }
@@ -59,12 +60,12 @@ export class PersonalDataService {
    * `DELETE /v1/subjects/:id`: the subject's phone number and address are erased as destinations before
    * the subject goes. Nothing happens for an unknown subject (the delete then answers 404).
    */
-  async eraseSubject(app: AppRecord, subjectId: string): Promise<ErasureReport[]> {
+  async eraseSubject(app: AppRecord, subjectId: string, context: RequestContext): Promise<ErasureReport[]> {
     const subject = await this.subjects.find(app, subjectId);
     if (!subject) return [];
     const reports: ErasureReport[] = [];
     for (const destination of [subject.phone, subject.email]) {
-      if (destination) reports.push(await this.eraseDestination(app, destination));
+      if (destination) reports.push(await this.eraseDestination(app, destination, context));
     }
     return reports;
   }

@@ -16,6 +16,7 @@ import {
   type OtpParams,
   type OtpType,
 } from '../core/otp.js';
+import type { RequestContext } from '../core/rate-limits.js';
 import { generateRecoveryCodes, normalizeRecoveryCode } from '../core/recovery-codes.js';
 import { invalid, isOtpdError, OtpdError } from '../errors.js';
 import type { AppRecord, Store, VersionedRecord } from '../store/store.js';
@@ -124,7 +125,7 @@ export class FactorsService {
     private readonly clock: () => number,
     private readonly logger: Logger,
     /** The audit log and webhooks (src/services/audit.ts): every checked code, `factor.verified` among them. */
-    private readonly activity?: { factorChecked(app: AppRecord, before: FactorRecord, result: FactorCheck): void },
+    private readonly activity?: { factorChecked(app: AppRecord, before: FactorRecord, result: FactorCheck, context: RequestContext): void },
   ) {}
 
   async enrol(app: AppRecord, input: EnrolInput): Promise<Enrolment> {
@@ -189,8 +190,8 @@ export class FactorsService {
    * an unverified factor. A locked factor refuses every code with FACTOR_LOCKED (standards T1); a secret
    * that does not decrypt under the configured keys is SECRET_MISMATCH, never `valid: false` (S1).
    */
-  verify(app: AppRecord, id: string, code: string): Promise<FactorCheck> {
-    return this.check(app, id, code);
+  verify(app: AppRecord, id: string, code: string, context: RequestContext): Promise<FactorCheck> {
+    return this.check(app, id, code, context);
   }
 
   /** Issues a new set of ten recovery codes (the previous set stops working); shown once. */
@@ -239,12 +240,12 @@ export class FactorsService {
    * Checks a code for the key issued to `userId`. `encodedKey` must be that key (compared in constant
    * time); an unknown user or another key is NOT_FOUND.
    */
-  async verifyUserKey(app: AppRecord, userId: string, encodedKey: string, code: string): Promise<FactorCheck> {
+  async verifyUserKey(app: AppRecord, userId: string, encodedKey: string, code: string, context: RequestContext): Promise<FactorCheck> {
     const notIssued = () => new OtpdError('NOT_FOUND', 'encodedKey: is not the key issued to this userId');
     const mapping = await this.store.getRecord<{ factorId: string }>(USER_KEYS, this.userKeyId(app, userId), this.clock());
     if (!mapping) throw notIssued();
     try {
-      return await this.check(app, mapping.value.factorId, code, encodedKey);
+      return await this.check(app, mapping.value.factorId, code, context, encodedKey);
     } catch (error) {
       // The factor behind the mapping was deleted (native DELETE): the key is gone, and its id stays private.
       throw isOtpdError(error, 'NOT_FOUND') ? notIssued() : error;
@@ -272,7 +273,7 @@ export class FactorsService {
     return new OtpdError('RATE_LIMITED', 'too many concurrent requests on this factor; retry', { retryAfter: 1 });
   }
 
-  private async check(app: AppRecord, id: string, input: string, expectedSecret?: string): Promise<FactorCheck> {
+  private async check(app: AppRecord, id: string, input: string, context: RequestContext, expectedSecret?: string): Promise<FactorCheck> {
     if (typeof input !== 'string') throw invalid('code', 'is required');
     let secret: string | undefined;
     for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
@@ -291,12 +292,12 @@ export class FactorsService {
       }
       const decision = this.decide(app, factor, secret, input, now);
       if (decision.next === undefined) {
-        this.activity?.factorChecked(app, factor, decision.result);
+        this.activity?.factorChecked(app, factor, decision.result, context);
         return decision.result;
       }
       const version = await this.store.putRecord(FACTORS, id, decision.next, { ifVersion: current.version }, now);
       if (version !== undefined) {
-        this.activity?.factorChecked(app, factor, { ...decision.result, factor: decision.next });
+        this.activity?.factorChecked(app, factor, { ...decision.result, factor: decision.next }, context);
         if (!decision.result.valid && decision.next.lockedUntil !== null) {
           this.logger.info({ factorId: id, appId: app.id, failures: decision.next.failures }, 'factor locked after failed codes');
         }

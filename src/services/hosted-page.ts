@@ -3,6 +3,7 @@ import { maskDestination, type Channel } from '../core/destination.js';
 import type { Keyring } from '../core/keyring.js';
 import { isExpired, type VerificationRecord } from '../core/verification.js';
 import { isOtpdError } from '../errors.js';
+import type { RequestContext } from '../core/rate-limits.js';
 import type { AppRecord } from '../store/store.js';
 import type { AppsService } from './apps.js';
 import { isLocked, type NamedVerification, type NamedVerificationsService } from './named-verifications.js';
@@ -121,7 +122,7 @@ export class HostedPageService {
   }
 
   /** Checks a code typed on the page. A malformed code costs no attempt; everything else is one check. */
-  async check(namespace: string, clientId: string, csrf: string | undefined, code: string | undefined): Promise<PageOutcome<CheckResult>> {
+  async check(namespace: string, clientId: string, csrf: string | undefined, code: string | undefined, context: RequestContext): Promise<PageOutcome<CheckResult>> {
     const { app, named } = await this.lookup(namespace, clientId);
     const before = this.viewOf(app, named);
     if (before.state !== 'open' || !app || !named) return { view: before, result: 'closed' };
@@ -129,7 +130,7 @@ export class HostedPageService {
     const trimmed = (code ?? '').replace(/\s+/g, '');
     if (!CODE.test(trimmed) || trimmed.length !== named.verification.codeLength) return { view: before, result: 'bad_code' };
     // The page keeps a verified id, so the site's `POST /api/otp/:id/status` can confirm it afterwards.
-    const checked = await this.named.check(app, clientId, trimmed, { keep: true }).catch((error: unknown) => {
+    const checked = await this.named.check(app, clientId, trimmed, { keep: true }, context).catch((error: unknown) => {
       if (isOtpdError(error, 'NOT_FOUND')) return undefined;
       throw error;
     });
@@ -139,13 +140,13 @@ export class HostedPageService {
     return { view, result };
   }
 
-  async resend(namespace: string, clientId: string, csrf: string | undefined): Promise<PageOutcome<ResendResult>> {
+  async resend(namespace: string, clientId: string, csrf: string | undefined, context: RequestContext): Promise<PageOutcome<ResendResult>> {
     const { app, named } = await this.lookup(namespace, clientId);
     const before = this.viewOf(app, named);
     if (before.state !== 'open' || !app || !named) return { view: before, result: 'closed' };
     if (!this.csrfValid(app.id, named.verification.id, csrf)) return { view: before, result: 'bad_csrf' };
     try {
-      const resent = await this.named.resend(app, clientId);
+      const resent = await this.named.resend(app, clientId, context);
       return { view: this.viewOf(app, resent), result: 'resent' };
     } catch (error) {
       if (isOtpdError(error, 'RESEND_COOLDOWN')) return { view: before, result: 'cooldown', retryAfter: error.retryAfter ?? before.resendIn ?? 1 };

@@ -1,6 +1,7 @@
 import { parseDestination, type Channel } from '../core/destination.js';
 import { isExpired, type CheckOutcome, type VerificationRecord } from '../core/verification.js';
 import { isOtpdError, OtpdError } from '../errors.js';
+import type { RequestContext } from '../core/rate-limits.js';
 import type { AppRecord, Store } from '../store/store.js';
 import type { VerificationsService } from './verifications.js';
 
@@ -104,7 +105,7 @@ export class NamedVerificationsService {
    *   The one it replaces is left to expire, not canceled: a later create for its destination then still
    *   carries its failed attempts over (decisions 2).
    */
-  async put(app: AppRecord, clientId: string, input: NamedCreateInput, options: { revealCode: boolean; link?: string }): Promise<NamedPutResult> {
+  async put(app: AppRecord, clientId: string, input: NamedCreateInput, options: { revealCode: boolean; link?: string }, context: RequestContext): Promise<NamedPutResult> {
     const linkOption = { ...(options.link === undefined ? {} : { link: options.link }), ...(input.code === undefined ? {} : { code: input.code }) };
     const existing = await this.findVersioned(app, clientId);
     const now = this.clock();
@@ -130,8 +131,8 @@ export class NamedVerificationsService {
       const sameTarget = current.to === destination.value && (input.channel === undefined || input.channel === current.channel);
       if (current.status === 'pending' && !isExpired(current, now) && sameTarget) {
         const resent = options.revealCode
-          ? await this.verifications.resendRevealingCode(app, current.id, linkOption)
-          : { verification: await this.verifications.resend(app, current.id, linkOption), code: undefined };
+          ? await this.verifications.resendRevealingCode(app, current.id, context, linkOption)
+          : { verification: await this.verifications.resend(app, current.id, context, linkOption), code: undefined };
         const next = binding(current.id);
         await this.write(app, clientId, next, resent.verification, existing.version);
         const named = { app, clientId, binding: next, verification: resent.verification, readAt: this.clock() };
@@ -147,14 +148,14 @@ export class NamedVerificationsService {
       ...linkOption,
     };
     const created = options.revealCode
-      ? await this.verifications.createRevealingCode(app, createInput)
-      : { verification: await this.verifications.create(app, createInput), code: undefined };
+      ? await this.verifications.createRevealingCode(app, createInput, context)
+      : { verification: await this.verifications.create(app, createInput, context), code: undefined };
     const next = binding(created.verification.id);
     try {
       await this.write(app, clientId, next, created.verification, existing ? existing.version : null);
     } catch (error) {
       // Another request bound this id first: ours must not stay usable behind nobody's back.
-      await this.verifications.cancel(app, created.verification.id).catch(() => undefined);
+      await this.verifications.cancel(app, created.verification.id, context).catch(() => undefined);
       throw error;
     }
     const named = { app, clientId, binding: next, verification: created.verification, readAt: this.clock() };
@@ -162,19 +163,19 @@ export class NamedVerificationsService {
   }
 
   /** Checks a code; a verified id is forgotten unless `keep` (otpgateway deletes it unless `skip_delete`). */
-  async check(app: AppRecord, clientId: string, code: string, options: { keep: boolean }): Promise<NamedCheckResult> {
+  async check(app: AppRecord, clientId: string, code: string, options: { keep: boolean }, context: RequestContext): Promise<NamedCheckResult> {
     const found = await this.find(app, clientId);
     if (!found) throw new OtpdError('NOT_FOUND', 'the OTP does not exist');
-    const result = await this.verifications.check(app, found.verification.id, code);
+    const result = await this.verifications.check(app, found.verification.id, code, context);
     if (result.valid && !options.keep) await this.forget(app, clientId);
     return { ...found, verification: result.verification, outcome: result.outcome, readAt: this.clock() };
   }
 
   /** Sends a new code for the named verification (hosted page); cooldown and send limit apply. */
-  async resend(app: AppRecord, clientId: string): Promise<NamedVerification> {
+  async resend(app: AppRecord, clientId: string, context: RequestContext): Promise<NamedVerification> {
     const found = await this.findVersioned(app, clientId);
     if (!found) throw new OtpdError('NOT_FOUND', 'the OTP does not exist');
-    const verification = await this.verifications.resend(app, found.named.verification.id);
+    const verification = await this.verifications.resend(app, found.named.verification.id, context);
     // The resend moved the expiry, so the binding's own expiry moves with it. A concurrent PUT that rebound
     // the id in the meantime wins; its binding is left as it is.
     await this.write(app, clientId, found.named.binding, verification, found.version).catch(() => undefined);

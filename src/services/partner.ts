@@ -1,5 +1,6 @@
 import { partnerSignature, signatureMatches, SIGNATURE_SKEW_SECONDS, timestampFresh } from '../core/partner-signature.js';
 import { isOtpdError } from '../errors.js';
+import type { RequestContext } from '../core/rate-limits.js';
 import type { AppRecord, Store } from '../store/store.js';
 import type { AppsService } from './apps.js';
 import type { PartnerPrincipal, PartnerTokenService } from './partner-token.js';
@@ -88,7 +89,7 @@ export class PartnerService {
   }
 
   /** Sends a code by SMS to the subject's registered phone: `partnerOtpLimit` requests per GetPlusID per `partnerOtpWindow` seconds. */
-  async requestOtp(principal: PartnerPrincipal, request: SignedRequest): Promise<PartnerOutcome> {
+  async requestOtp(principal: PartnerPrincipal, request: SignedRequest, context: RequestContext): Promise<PartnerOutcome> {
     const auth = await this.authenticate(principal, request);
     if (!auth.ok) return auth;
     const { app } = auth;
@@ -99,20 +100,20 @@ export class PartnerService {
     if (!subject) return { ok: false, reason: 'unknown_subject' };
     if (!subject.phone) return { ok: false, reason: 'no_phone' };
     if (!app.settings.channels.includes('sms')) return { ok: false, reason: 'sms_disabled' };
-    const verification = await this.verifications.create(app, { to: subject.phone, channel: 'sms' });
+    const verification = await this.verifications.create(app, { to: subject.phone, channel: 'sms' }, context);
     await this.store.putRecord<PendingOtp>(PENDING, `${app.id}:${request.getPlusId}`, { verificationId: verification.id }, { ttlMs: Math.max(1, verification.expiresAt - this.clock()) }, this.clock());
     return { ok: true, data: this.fresh(auth.encryptKey, request) };
   }
 
   /** Checks the code of the GetPlusID's latest OTP request. */
-  async verifyOtp(principal: PartnerPrincipal, request: SignedRequest, code: string): Promise<PartnerOutcome> {
+  async verifyOtp(principal: PartnerPrincipal, request: SignedRequest, code: string, context: RequestContext): Promise<PartnerOutcome> {
     const auth = await this.authenticate(principal, request);
     if (!auth.ok) return auth;
     const key = `${auth.app.id}:${request.getPlusId}`;
     const pending = await this.store.getRecord<PendingOtp>(PENDING, key, this.clock());
     if (!pending) return { ok: false, reason: 'not_pending' };
     try {
-      const result = await this.verifications.check(auth.app, pending.value.verificationId, code);
+      const result = await this.verifications.check(auth.app, pending.value.verificationId, code, context);
       if (result.valid) {
         await this.store.deleteRecord(PENDING, key);
         return { ok: true, data: this.fresh(auth.encryptKey, request) };

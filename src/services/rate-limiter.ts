@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Logger } from 'pino';
 import type { Channel } from '../core/destination.js';
 import {
@@ -16,23 +15,6 @@ import type { VerificationRecord } from '../core/verification.js';
 import { OtpdError } from '../errors.js';
 import type { AppRecord, Store } from '../store/store.js';
 import { PumpingGuard, type Refund } from './pumping-guard.js';
-
-export type { RequestContext } from '../core/rate-limits.js';
-
-/**
- * The request an HTTP handler is serving, for services called by routes that do not pass a context
- * themselves (the dialects): src/http/request-context.ts enters it for every request. An explicit
- * `context` argument always wins.
- */
-const ambient = new AsyncLocalStorage<RequestContext>();
-
-export function runWithRequestContext<T>(context: RequestContext, fn: () => T): T {
-  return ambient.run(context, fn);
-}
-
-export function currentRequestContext(): RequestContext {
-  return ambient.getStore() ?? {};
-}
 
 const COOLDOWNS = 'send-cooldown';
 

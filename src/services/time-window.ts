@@ -2,10 +2,11 @@ import { constantTimeEqual } from '../core/codes.js';
 import { isE164 } from '../core/destination.js';
 import { newId } from '../core/ids.js';
 import type { Keyring } from '../core/keyring.js';
+import type { RequestContext } from '../core/rate-limits.js';
 import { codeFromMac, TIME_WINDOW_MAX_LEAD_MS, timeWindowMessage, windowEndMs, windowState, type TimeWindow } from '../core/time-window.js';
 import { isOtpdError } from '../errors.js';
 import type { AppRecord, Store } from '../store/store.js';
-import { currentRequestContext, type Admission } from './rate-limiter.js';
+import type { Admission } from './rate-limiter.js';
 import type { VerificationsService } from './verifications.js';
 import { countInWindow } from './window-counter.js';
 
@@ -58,7 +59,7 @@ export class TimeWindowService {
    * The code of a window that is open or opens within five minutes. With the app's `timeWindowSms` on, it
    * is also sent by SMS to `defaultCountryCode` + mobile, admitted like any first send.
    */
-  async generate(app: AppRecord, request: WindowRequest): Promise<GenerateOutcome> {
+  async generate(app: AppRecord, request: WindowRequest, context: RequestContext): Promise<GenerateOutcome> {
     const refused = this.checkDuration(app, request);
     if (refused) return { ok: false, ...refused };
     const now = this.clock();
@@ -75,7 +76,7 @@ export class TimeWindowService {
     // allow-list, pumping guard and spend cap (standards O5). The endpoint is keyless; it must not pump SMS.
     let admission: Admission;
     try {
-      admission = await this.verifications.rateLimiter.admitCreate(app, 'sms', to, currentRequestContext());
+      admission = await this.verifications.rateLimiter.admitCreate(app, 'sms', to, context);
     } catch (error) {
       if (isOtpdError(error, 'RATE_LIMITED')) return { ok: false, reason: 'sms_limited', detail: error.message, retryAfterMs: (error.retryAfter ?? 1) * 1000 };
       if (isOtpdError(error, 'VALIDATION')) return { ok: false, reason: 'sms_refused', detail: error.message.replace(/^to: /, '') };

@@ -1,7 +1,7 @@
 import { parseDestination } from '../core/destination.js';
+import type { RequestContext } from '../core/rate-limits.js';
 import { isOtpdError } from '../errors.js';
 import type { AppRecord, Store } from '../store/store.js';
-import { currentRequestContext } from './rate-limiter.js';
 import type { VerificationsService } from './verifications.js';
 import { countInWindow } from './window-counter.js';
 
@@ -37,14 +37,14 @@ export class UserOtpService {
    * resend (new code, attempts kept, the app's resendCooldown and maxSends apply: decisions 1); a new
    * address or a finished verification starts a new one.
    */
-  async send(app: AppRecord, userId: string, to: string): Promise<void> {
+  async send(app: AppRecord, userId: string, to: string, context: RequestContext): Promise<void> {
     const destination = parseDestination(to);
     const pending = await this.store.getRecord<PendingOtp>(PENDING, this.key(app, userId), this.clock());
     let expiresAt: number | undefined;
     let verificationId: string | undefined;
     if (pending && pending.value.to === destination.value) {
       try {
-        const resent = await this.verifications.resend(app, pending.value.verificationId);
+        const resent = await this.verifications.resend(app, pending.value.verificationId, context);
         ({ expiresAt, id: verificationId } = resent);
       } catch (error) {
         // Approved, expired, canceled or gone: start afresh. Cooldown and send limits stay errors.
@@ -52,20 +52,20 @@ export class UserOtpService {
       }
     }
     if (verificationId === undefined) {
-      const created = await this.verifications.create(app, { to: destination.value });
+      const created = await this.verifications.create(app, { to: destination.value }, context);
       ({ expiresAt, id: verificationId } = created);
     }
     const now = this.clock();
     await this.store.putRecord<PendingOtp>(PENDING, this.key(app, userId), { verificationId, to: destination.value }, { ttlMs: Math.max(1, expiresAt! - now) }, now);
   }
 
-  async verify(app: AppRecord, userId: string, code: string): Promise<UserOtpVerdict> {
+  async verify(app: AppRecord, userId: string, code: string, context: RequestContext): Promise<UserOtpVerdict> {
     const key = this.key(app, userId);
     const pending = await this.store.getRecord<PendingOtp>(PENDING, key, this.clock());
     if (pending) {
       try {
         // `check` passes the app's check rate limits first (RATE_LIMITED), as below for a user id without a code.
-        const result = await this.verifications.check(app, pending.value.verificationId, code);
+        const result = await this.verifications.check(app, pending.value.verificationId, code, context);
         if (result.valid) {
           await this.store.deleteRecord(PENDING, key);
           return 'verified';
@@ -79,7 +79,7 @@ export class UserOtpService {
     }
     // No pending code: count the guess as a pending verification would, so the answers (and the attempt at
     // which "too many attempts" starts) are the same for every user id, rate limits included.
-    if (!pending) await this.verifications.rateLimiter.admitCheck(app, `user-otp:${userId}`, currentRequestContext());
+    if (!pending) await this.verifications.rateLimiter.admitCheck(app, `user-otp:${userId}`, context);
     const now = this.clock();
     const miss = await countInWindow(this.store, MISSES, key, app.settings.maxAttempts, { windowMs: app.settings.ttl * 1000 }, now);
     return !miss.allowed || miss.count >= app.settings.maxAttempts ? 'locked' : 'incorrect';

@@ -4,6 +4,7 @@ import { constantTimeEqual, generateNumericCode } from '../core/codes.js';
 import { channelFits, defaultChannelFor, parseDestination, type Channel } from '../core/destination.js';
 import { newVerificationId, routingTag } from '../core/ids.js';
 import type { Keyring } from '../core/keyring.js';
+import type { RequestContext } from '../core/rate-limits.js';
 import type { CheckOutcome, VerificationRecord } from '../core/verification.js';
 import type { Delivery, QueuedSend } from '../delivery/index.js';
 import { TEST_PROVIDER, testCodeFor } from '../delivery/test-numbers.js';
@@ -11,7 +12,7 @@ import { invalid, OtpdError } from '../errors.js';
 import { Metrics } from '../metrics.js';
 import type { AppRecord, DeliveryUpdate, StoredResponse, Store } from '../store/store.js';
 import type { AuditService } from './audit.js';
-import { currentRequestContext, RateLimiter, type RequestContext } from './rate-limiter.js';
+import { RateLimiter } from './rate-limiter.js';
 
 export interface CreateVerificationInput {
   to: string;
@@ -94,13 +95,16 @@ export class VerificationsService {
     return out;
   }
 
-  /** `context`: the caller, for per-key and per-IP limits; by default the HTTP request being served. */
-  async create(app: AppRecord, input: CreateVerificationInput, context?: RequestContext): Promise<VerificationRecord> {
+  /**
+   * `context`: the caller (src/http/request-context.ts), for per-key and per-IP limits and the audit log.
+   * Every method that counts a limit or records an entry takes it.
+   */
+  async create(app: AppRecord, input: CreateVerificationInput, context: RequestContext): Promise<VerificationRecord> {
     return (await this.createRevealingCode(app, input, context)).verification;
   }
 
   /** `create`, also returning the code; only for a dialect that echoes it where the app's `echoCode` allows. */
-  async createRevealingCode(app: AppRecord, input: CreateVerificationInput, context?: RequestContext): Promise<RevealedCode> {
+  async createRevealingCode(app: AppRecord, input: CreateVerificationInput, context: RequestContext): Promise<RevealedCode> {
     const destination = parseDestination(input.to);
     const channel = input.channel ?? defaultChannelFor(destination);
     if (!channelFits(channel, destination)) {
@@ -112,7 +116,7 @@ export class VerificationsService {
     }
     const chosen = callerCode(app, input.code);
     // Rate limits and the pumping guard refuse before anything is stored or sent.
-    const admission = await this.rateLimiter.admitCreate(app, channel, destination.value, context ?? currentRequestContext(), input.rateLimits, (input.ttl ?? app.settings.ttl) * 1000);
+    const admission = await this.rateLimiter.admitCreate(app, channel, destination.value, context, input.rateLimits, (input.ttl ?? app.settings.ttl) * 1000);
     const codeLength = input.codeLength ?? app.settings.codeLength;
     const ttlSeconds = input.ttl ?? app.settings.ttl;
     const now = this.clock();
@@ -150,7 +154,7 @@ export class VerificationsService {
       throw error;
     });
     this.metrics.verifications.inc({ status: 'pending', channel });
-    this.audit?.verification(app, 'verification.created', verification);
+    this.audit?.verification(app, 'verification.created', verification, context);
     if (outbox) this.delivery.kick();
     return { verification, code };
   }
@@ -159,7 +163,7 @@ export class VerificationsService {
    * Runs `create` at most once per (app, Idempotency-Key) for 24 hours: a repeat with the same body gets
    * the first response and sends nothing; a different body is a 422; a concurrent repeat is a 409.
    */
-  async createIdempotent(app: AppRecord, input: CreateVerificationInput, idempotencyKey: string, context?: RequestContext): Promise<StoredResponse> {
+  async createIdempotent(app: AppRecord, input: CreateVerificationInput, idempotencyKey: string, context: RequestContext): Promise<StoredResponse> {
     if (!IDEMPOTENCY_KEY.test(idempotencyKey)) throw invalid('Idempotency-Key', 'must be 1-255 printable ASCII characters without spaces');
     const fingerprint = createHash('sha256').update(JSON.stringify(input)).digest('base64url');
     const now = this.clock();
@@ -185,18 +189,18 @@ export class VerificationsService {
     return verification;
   }
 
-  async check(app: AppRecord, id: string, code: string, context?: RequestContext): Promise<CheckOutput> {
+  async check(app: AppRecord, id: string, code: string, context: RequestContext): Promise<CheckOutput> {
     // Counted before the lookup, so an unknown id costs as much as a known one.
-    await this.rateLimiter.admitCheck(app, id, context ?? currentRequestContext());
-    return this.decideCheck(app, id, code);
+    await this.rateLimiter.admitCheck(app, id, context);
+    return this.decideCheck(app, id, code, context);
   }
 
-  private async decideCheck(app: AppRecord, id: string, code: string): Promise<CheckOutput> {
+  private async decideCheck(app: AppRecord, id: string, code: string, context: RequestContext): Promise<CheckOutput> {
     const candidates = this.candidateHashes(id, code);
     const result = await this.store.checkVerification(app.id, id, candidates, this.clock());
     if (!result) throw new OtpdError('NOT_FOUND', `no verification ${id}`);
     this.metrics.recordCheck(result.outcome, result.verification);
-    this.audit?.checked(app, result.outcome, result.verification, constantTimeEqual(candidates[result.verification.codeKid] ?? '', result.verification.codeHash));
+    this.audit?.checked(app, result.outcome, result.verification, constantTimeEqual(candidates[result.verification.codeKid] ?? '', result.verification.codeHash), context);
     if (result.outcome === 'wrong' && result.verification.status === 'max_attempts_reached') {
       this.logger.info({ verificationId: id, appId: app.id }, 'verification locked after too many wrong codes');
     }
@@ -205,20 +209,20 @@ export class VerificationsService {
   }
 
   /** Checks against the app's latest pending verification for `to`. */
-  async checkByDestination(app: AppRecord, to: string, code: string, context?: RequestContext): Promise<CheckOutput> {
+  async checkByDestination(app: AppRecord, to: string, code: string, context: RequestContext): Promise<CheckOutput> {
     const destination = parseDestination(to);
-    await this.rateLimiter.admitCheck(app, `to:${destination.value}`, context ?? currentRequestContext());
+    await this.rateLimiter.admitCheck(app, `to:${destination.value}`, context);
     const pending = await this.store.findPendingVerification(app.id, destination.value, this.clock());
     if (!pending) throw new OtpdError('NOT_FOUND', 'no pending verification for this destination');
-    return this.decideCheck(app, pending.id, code);
+    return this.decideCheck(app, pending.id, code, context);
   }
 
-  async resend(app: AppRecord, id: string, options: { link?: string; code?: string } = {}): Promise<VerificationRecord> {
-    return (await this.resendRevealingCode(app, id, options)).verification;
+  async resend(app: AppRecord, id: string, context: RequestContext, options: { link?: string; code?: string } = {}): Promise<VerificationRecord> {
+    return (await this.resendRevealingCode(app, id, context, options)).verification;
   }
 
   /** `resend`, also returning the new code; only for a dialect that echoes it where the app's `echoCode` allows. */
-  async resendRevealingCode(app: AppRecord, id: string, options: { link?: string; code?: string } = {}): Promise<RevealedCode> {
+  async resendRevealingCode(app: AppRecord, id: string, context: RequestContext, options: { link?: string; code?: string } = {}): Promise<RevealedCode> {
     const existing = await this.get(app, id);
     const chosen = callerCode(app, options.code);
     const admission = await this.rateLimiter.admitResend(app, existing);
@@ -244,7 +248,7 @@ export class VerificationsService {
       }
     }
     this.metrics.resends.inc({ channel: result.verification.channel });
-    this.audit?.verification(app, 'verification.resent', result.verification);
+    this.audit?.verification(app, 'verification.resent', result.verification, context);
     await this.rateLimiter.markSent(app, existing.to, policy.ttlMs);
     if (outbox) {
       this.delivery.kick();
@@ -255,14 +259,14 @@ export class VerificationsService {
     return { verification, code };
   }
 
-  async cancel(app: AppRecord, id: string): Promise<VerificationRecord> {
+  async cancel(app: AppRecord, id: string, context: RequestContext): Promise<VerificationRecord> {
     const result = await this.store.cancelVerification(app.id, id, this.clock());
     if (!result) throw new OtpdError('NOT_FOUND', `no verification ${id}`);
     if (!result.ok) {
       throw new OtpdError('NOT_PENDING', `verification ${id} is ${result.verification.status}; only a pending verification can be canceled`, { extensions: { verificationStatus: result.verification.status } });
     }
     this.metrics.verifications.inc({ status: 'canceled', channel: result.verification.channel });
-    this.audit?.verification(app, 'verification.canceled', result.verification);
+    this.audit?.verification(app, 'verification.canceled', result.verification, context);
     return result.verification;
   }
 

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { isOtpdError } from '../../src/errors.js';
-import { runWithRequestContext } from '../../src/services/rate-limiter.js';
+import { NO_REQUEST } from '../../src/core/rate-limits.js';
 import { startTestServer, type TestServer } from '../helper.js';
 import { usNumber } from './support.js';
 
-/** Security headers, tighter body limits, strict content types and the ambient request context. */
+/** Security headers, tighter body limits, strict content types and the per-IP limits of the request context. */
 describe('hardening', () => {
   let server: TestServer;
   before(async () => {
@@ -40,25 +40,23 @@ describe('hardening', () => {
     assert.equal(xml.status, 415);
   });
 
-  it('services see the request context without being passed it: per-IP limits hold on every surface', async () => {
+  it('per-IP limits count the address of the context a service is given, not a keyed caller\'s', async () => {
     const { app } = await server.server.services.apps.create('ambient', { destinationCooldown: 0, rateLimits: { 'verifications-per-ip': { max: 2, windowSeconds: 60 } } });
     const verifications = server.server.services.verifications;
-    const fromIp = (ip: string) => runWithRequestContext({ ip }, () => verifications.create(app, { to: usNumber() }));
+    const fromIp = (ip: string) => verifications.create(app, { to: usNumber() }, { ip });
     await fromIp('198.51.100.7');
     await fromIp('198.51.100.7');
     await assert.rejects(fromIp('198.51.100.7'), (error: unknown) => isOtpdError(error, 'RATE_LIMITED') && error.extensions?.limit === 'verifications-per-ip');
     await fromIp('198.51.100.8');
     // A keyed caller is a customer's server: its address is not the person's, so per-IP limits skip it.
-    await runWithRequestContext({ ip: '198.51.100.7', keyId: 'key_x' }, () => verifications.create(app, { to: usNumber() }));
-    // An explicit context wins over the ambient one.
-    await runWithRequestContext({ ip: '198.51.100.7' }, () => verifications.create(app, { to: usNumber() }, { ip: '198.51.100.9' }));
+    await verifications.create(app, { to: usNumber() }, { ip: '198.51.100.7', keyId: 'key_x' });
   });
 
   it('checks-per-ip refuses the checks past its limit from one address, not from another', async () => {
     const { app } = await server.server.services.apps.create('ip-checks', { destinationCooldown: 0, rateLimits: { 'checks-per-ip': { max: 3, windowSeconds: 60 } } });
     const verifications = server.server.services.verifications;
-    const created = await verifications.create(app, { to: usNumber() });
-    const check = (ip: string) => runWithRequestContext({ ip }, () => verifications.check(app, created.id, '000000'));
+    const created = await verifications.create(app, { to: usNumber() }, NO_REQUEST);
+    const check = (ip: string) => verifications.check(app, created.id, '000000', { ip });
     for (let i = 0; i < 3; i++) await check('198.51.100.20');
     await assert.rejects(check('198.51.100.20'), (error: unknown) => isOtpdError(error, 'RATE_LIMITED') && error.extensions?.limit === 'checks-per-ip' && (error.retryAfter ?? 0) > 0);
     await check('198.51.100.21');

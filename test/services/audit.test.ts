@@ -13,6 +13,7 @@ import { TEST_SECRET } from '../helper.js';
 import { REDIS_URL, STORE_BACKENDS } from '../support/backends.js';
 import { runCli } from '../support/cli.js';
 import { deleteKeysWithPrefix, inspectionClient, keysWithPrefix } from '../support/redis-keys.js';
+import { NO_REQUEST } from '../../src/core/rate-limits.js';
 
 /** The audit service over real stores with an injected clock: admin actions, context, retention, the CLI. */
 const DAY = 86_400_000;
@@ -68,7 +69,7 @@ for (const backend of STORE_BACKENDS) {
     it('records the request context given, and none for work without a request', async () => {
       const { app } = await services.apps.create('context-audited', {});
       services.audit.record(app, 'verification.canceled', { resource: 've_x', destination: '+15555550123' }, { ip: '203.0.113.9', keyId: 'key_abc', userAgent: 'x'.repeat(300), requestId: 'req-1' });
-      services.audit.record(app, 'verification.canceled', { resource: 've_y' });
+      services.audit.record(app, 'verification.canceled', { resource: 've_y' }, NO_REQUEST);
       const [withoutContext, withContext] = await entries(app, 'verification.canceled');
       assert.deepEqual(
         { ip: withContext!.ip, keyId: withContext!.keyId, requestId: withContext!.requestId, ua: withContext!.userAgent?.length, masked: withContext!.destinationMasked },
@@ -91,10 +92,10 @@ for (const backend of STORE_BACKENDS) {
     it('keeps audit entries for auditRetentionDays and finished verifications for verificationRetentionDays', async () => {
       const start = now;
       const { app } = await services.apps.create('retained', { auditRetentionDays: 2, verificationRetentionDays: 1 });
-      const early = await services.verifications.create(app, { to: '+15555550777', ttl: 60 });
-      await services.verifications.cancel(app, early.id);
+      const early = await services.verifications.create(app, { to: '+15555550777', ttl: 60 }, NO_REQUEST);
+      await services.verifications.cancel(app, early.id, NO_REQUEST);
       now = start + DAY + DAY / 2;
-      services.audit.record(app, 'verification.canceled', { resource: 've_later' });
+      services.audit.record(app, 'verification.canceled', { resource: 've_later' }, NO_REQUEST);
       await services.audit.flush();
       now = start + 2 * DAY + 120_000;
       const removed = await services.personalData.applyRetention();
@@ -115,7 +116,7 @@ for (const backend of STORE_BACKENDS) {
     if (backend.name === 'redis') {
       it('gives the audit stream and the event queue an expiry (no key without one)', async () => {
         const { app } = await services.apps.create('ttl-check', { webhookUrl: 'http://127.0.0.1:9/hooks' });
-        await services.verifications.create(app, { to: '+15555550888' });
+        await services.verifications.create(app, { to: '+15555550888' }, NO_REQUEST);
         await services.audit.flush();
         const client = inspectionClient(REDIS_URL);
         try {

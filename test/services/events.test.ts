@@ -13,6 +13,7 @@ import { startTestServer, TEST_SECRET, type TestServer } from '../helper.js';
 import { REDIS_URL, STORE_BACKENDS } from '../support/backends.js';
 import { deleteKeysWithPrefix, inspectionClient } from '../support/redis-keys.js';
 import { WebhookReceiver } from '../support/webhook-receiver.js';
+import { NO_REQUEST } from '../../src/core/rate-limits.js';
 
 /**
  * Webhook events end to end (docs/audit-and-events.md): a real otpd on loopback, a real receiver that
@@ -218,14 +219,14 @@ for (const backend of STORE_BACKENDS) {
 
     it('sends verification.expired when a verification expires unanswered, after any resend, and not for an approved one', async () => {
       const start = now;
-      const unanswered = await services.verifications.create(app, { to: phone(), ttl: 60 });
-      const resent = await services.verifications.create(app, { to: phone(), ttl: 60 });
-      const answered = await services.verifications.create(app, { to: phone(), ttl: 60 });
+      const unanswered = await services.verifications.create(app, { to: phone(), ttl: 60 }, NO_REQUEST);
+      const resent = await services.verifications.create(app, { to: phone(), ttl: 60 }, NO_REQUEST);
+      const answered = await services.verifications.create(app, { to: phone(), ttl: 60 }, NO_REQUEST);
       await tick();
       now = start + 40_000;
-      await services.verifications.resend(app, resent.id);
+      await services.verifications.resend(app, resent.id, NO_REQUEST);
       const code = (await t2Code(answered.id))!;
-      assert.equal((await services.verifications.check(app, answered.id, code)).valid, true);
+      assert.equal((await services.verifications.check(app, answered.id, code, NO_REQUEST)).valid, true);
       await tick();
       now = start + 61_000;
       await tick();
@@ -245,7 +246,7 @@ for (const backend of STORE_BACKENDS) {
     });
 
     it('sends delivery.failed when every provider gave up', async () => {
-      const v = await services.verifications.create(app, { to: phone() });
+      const v = await services.verifications.create(app, { to: phone() }, NO_REQUEST);
       await services.verifications.recordDeliveryStatus(app.id, v.id, { status: 'failed', provider: 'twilio', failureReason: 'HTTP 400: unreachable', failVerification: true });
       await tick();
       await receiver.waitFor((r) => r.some((w) => w.json.type === 'delivery.failed' && w.json.data.verificationId === v.id));
@@ -258,16 +259,16 @@ for (const backend of STORE_BACKENDS) {
     it('sends factor.verified once, when the first code of a new factor is accepted', async () => {
       const enrolment = await services.factors.enrol(app, { type: 'totp', account: 'person@example.com' });
       const code = () => totp(base32Decode(enrolment.secret)!, now, { algorithm: 'SHA1', digits: 6, period: 30 });
-      assert.equal((await services.factors.verify(app, enrolment.factor.id, code())).valid, true);
+      assert.equal((await services.factors.verify(app, enrolment.factor.id, code(), NO_REQUEST)).valid, true);
       now += 30_000;
-      assert.equal((await services.factors.verify(app, enrolment.factor.id, code())).valid, true);
+      assert.equal((await services.factors.verify(app, enrolment.factor.id, code(), NO_REQUEST)).valid, true);
       await tick();
       await receiver.waitFor((r) => r.some((w) => w.json.type === 'factor.verified'));
       const hooks = receiver.ofType('factor.verified');
       assert.equal(hooks.length, 1);
       assert.equal(hooks[0]!.json.data.factorId, enrolment.factor.id);
       // A replayed authenticator code (standards V2) is a code.replayed event too.
-      assert.equal((await services.factors.verify(app, enrolment.factor.id, code())).valid, false);
+      assert.equal((await services.factors.verify(app, enrolment.factor.id, code(), NO_REQUEST)).valid, false);
       await tick();
       await receiver.waitFor((r) => r.some((w) => w.json.type === 'code.replayed' && w.json.data.factorId === enrolment.factor.id));
     });
@@ -275,7 +276,7 @@ for (const backend of STORE_BACKENDS) {
     it('gives up after the last retry of the schedule', async () => {
       const attemptsBefore = receiver.received.length;
       receiver.respond = () => ({ status: 503 });
-      const v = await services.verifications.create(app, { to: phone() });
+      const v = await services.verifications.create(app, { to: phone() }, NO_REQUEST);
       await services.verifications.recordDeliveryStatus(app.id, v.id, { status: 'failed', provider: 'x', failureReason: 'down', failVerification: true });
       // The default schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h → 8 attempts.
       for (const delay of [0, 5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000, 36_000_000]) {

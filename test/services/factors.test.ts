@@ -16,6 +16,7 @@ import { decodeQrPng } from '../support/qr.js';
 import { referenceBase32Decode, referenceHotp, referenceTotp } from '../support/otp-reference.js';
 import { deleteKeysWithPrefix, inspectionClient, keysWithPrefix, uniquePrefix } from '../support/redis-keys.js';
 import { TEST_ROUTING_KEY } from '../store/contract.js';
+import { NO_REQUEST } from '../../src/core/rate-limits.js';
 
 /**
  * The factors service over real stores (SQLite file, and the shared Redis CI runs) with an injected
@@ -120,25 +121,25 @@ for (const makeBackend of [sqliteBackend, redisBackend]) {
     it('V2: a code from an independent implementation verifies once; the same code again is rejected', async () => {
       clock.now = T0;
       const { factor, secret } = await enrolTotp();
-      const first = await factors.verify(app, factor.id, code(secret));
+      const first = await factors.verify(app, factor.id, code(secret), NO_REQUEST);
       assert.deepEqual([first.valid, first.reason, first.factor.status], [true, undefined, 'verified']);
-      const again = await factors.verify(app, factor.id, code(secret));
+      const again = await factors.verify(app, factor.id, code(secret), NO_REQUEST);
       assert.deepEqual([again.valid, again.reason], [false, 'code_reused']);
       // An older code still inside the window is refused too.
-      const older = await factors.verify(app, factor.id, code(secret, -1));
+      const older = await factors.verify(app, factor.id, code(secret, -1), NO_REQUEST);
       assert.deepEqual([older.valid, older.reason], [false, 'code_reused']);
       // A replay is not a guess: it does not count towards the lock.
       assert.equal((await factors.get(app, factor.id)).failures, 0);
       // The next time step is accepted.
       clock.now = T0 + 30_000;
-      assert.equal((await factors.verify(app, factor.id, code(secret))).valid, true);
+      assert.equal((await factors.verify(app, factor.id, code(secret), NO_REQUEST)).valid, true);
     });
 
     it('V1: injected clock: T-1 accepted, T-2 rejected, T+1 accepted, T+2 rejected', async () => {
       clock.now = T0;
       for (const [offset, valid] of [[-1, true], [-2, false], [1, true], [2, false], [0, true]] as const) {
         const { factor, secret } = await enrolTotp();
-        const result = await factors.verify(app, factor.id, code(secret, offset));
+        const result = await factors.verify(app, factor.id, code(secret, offset), NO_REQUEST);
         assert.equal(result.valid, valid, `step offset ${offset}`);
         if (!valid) assert.equal(result.reason, 'invalid_code');
       }
@@ -148,11 +149,11 @@ for (const makeBackend of [sqliteBackend, redisBackend]) {
       clock.now = T0;
       const strict = (await apps.create(`strict-${randomBytes(4).toString('hex')}`, { totpWindow: 0 })).app;
       const a = await factors.enrol(strict, { type: 'totp', account: 'a' });
-      assert.equal((await factors.verify(strict, a.factor.id, code(a.secret, -1))).valid, false);
-      assert.equal((await factors.verify(strict, a.factor.id, code(a.secret))).valid, true);
+      assert.equal((await factors.verify(strict, a.factor.id, code(a.secret, -1), NO_REQUEST)).valid, false);
+      assert.equal((await factors.verify(strict, a.factor.id, code(a.secret), NO_REQUEST)).valid, true);
       const wide = (await apps.create(`wide-${randomBytes(4).toString('hex')}`, { totpWindow: 2 })).app;
       const b = await factors.enrol(wide, { type: 'totp', account: 'b' });
-      assert.equal((await factors.verify(wide, b.factor.id, code(b.secret, -2))).valid, true);
+      assert.equal((await factors.verify(wide, b.factor.id, code(b.secret, -2), NO_REQUEST)).valid, true);
     });
 
     it('A1: SHA256/SHA512, 8 digits, 60 s factors verify against the independent implementation', async () => {
@@ -162,7 +163,7 @@ for (const makeBackend of [sqliteBackend, redisBackend]) {
         assert.equal(referenceBase32Decode(secret).length, algorithm === 'SHA256' ? 32 : 64);
         assert.equal(decodeQrPng(await factors.qrPng(uri)), uri);
         assert.equal(new URL(uri).searchParams.get('algorithm'), algorithm);
-        const result = await factors.verify(app, factor.id, referenceTotp(secret, clock.now, { algorithm, digits: 8, period: 60 }));
+        const result = await factors.verify(app, factor.id, referenceTotp(secret, clock.now, { algorithm, digits: 8, period: 60 }), NO_REQUEST);
         assert.equal(result.valid, true, algorithm);
       }
     });
@@ -171,13 +172,13 @@ for (const makeBackend of [sqliteBackend, redisBackend]) {
       const { factor, secret, uri } = await factors.enrol(app, { type: 'hotp', account: 'h' });
       assert.equal(new URL(uri).searchParams.get('counter'), '0');
       const key = referenceBase32Decode(secret);
-      assert.deepEqual(await factors.verify(app, factor.id, referenceHotp(key, 10)).then((r) => [r.valid, r.reason]), [false, 'invalid_code']);
-      const accepted = await factors.verify(app, factor.id, referenceHotp(key, 9));
+      assert.deepEqual(await factors.verify(app, factor.id, referenceHotp(key, 10), NO_REQUEST).then((r) => [r.valid, r.reason]), [false, 'invalid_code']);
+      const accepted = await factors.verify(app, factor.id, referenceHotp(key, 9), NO_REQUEST);
       assert.equal(accepted.valid, true);
       assert.equal(accepted.factor.counter, 10);
       // C is now 10: HOTP(10) is inside the look-ahead, HOTP(9) is used.
-      assert.deepEqual(await factors.verify(app, factor.id, referenceHotp(key, 9)).then((r) => [r.valid, r.reason]), [false, 'code_reused']);
-      assert.equal((await factors.verify(app, factor.id, referenceHotp(key, 10))).valid, true);
+      assert.deepEqual(await factors.verify(app, factor.id, referenceHotp(key, 9), NO_REQUEST).then((r) => [r.valid, r.reason]), [false, 'code_reused']);
+      assert.equal((await factors.verify(app, factor.id, referenceHotp(key, 10), NO_REQUEST)).valid, true);
       assert.equal((await factors.get(app, factor.id)).counter, 11);
     });
 
@@ -197,20 +198,20 @@ for (const makeBackend of [sqliteBackend, redisBackend]) {
       clock.now = T0;
       const { factor, secret } = await enrolTotp();
       const wrong = String((Number(code(secret)) + 500_000) % 1_000_000).padStart(6, '0');
-      for (let i = 1; i <= 4; i++) assert.equal((await factors.verify(app, factor.id, wrong)).valid, false);
+      for (let i = 1; i <= 4; i++) assert.equal((await factors.verify(app, factor.id, wrong, NO_REQUEST)).valid, false);
       assert.equal((await factors.get(app, factor.id)).lockedUntil, null);
-      const fifth = await factors.verify(app, factor.id, wrong);
+      const fifth = await factors.verify(app, factor.id, wrong, NO_REQUEST);
       assert.deepEqual([fifth.valid, fifth.factor.failures, fifth.factor.lockedUntil], [false, 5, T0 + 1000]);
-      await assert.rejects(factors.verify(app, factor.id, code(secret)), (error: unknown) => isOtpdError(error, 'FACTOR_LOCKED') && error.retryAfter === 1 && error.status === 429);
+      await assert.rejects(factors.verify(app, factor.id, code(secret), NO_REQUEST), (error: unknown) => isOtpdError(error, 'FACTOR_LOCKED') && error.retryAfter === 1 && error.status === 429);
       // Codes refused while locked are not counted.
       assert.equal((await factors.get(app, factor.id)).failures, 5);
       clock.now = T0 + 1000;
-      const sixth = await factors.verify(app, factor.id, wrong);
+      const sixth = await factors.verify(app, factor.id, wrong, NO_REQUEST);
       assert.deepEqual([sixth.factor.failures, sixth.factor.lockedUntil], [6, T0 + 1000 + 2000]);
       clock.now = T0 + 2999;
-      await assert.rejects(factors.verify(app, factor.id, code(secret)), (error: unknown) => isOtpdError(error, 'FACTOR_LOCKED'));
+      await assert.rejects(factors.verify(app, factor.id, code(secret), NO_REQUEST), (error: unknown) => isOtpdError(error, 'FACTOR_LOCKED'));
       clock.now = T0 + 3000;
-      const right = await factors.verify(app, factor.id, code(secret));
+      const right = await factors.verify(app, factor.id, code(secret), NO_REQUEST);
       assert.deepEqual([right.valid, right.factor.failures, right.factor.lockedUntil], [true, 0, null]);
     });
 
@@ -220,19 +221,19 @@ for (const makeBackend of [sqliteBackend, redisBackend]) {
       const wrong = String((Number(code(secret)) + 1) % 1_000_000).padStart(6, '0');
       let last: FactorRecord | undefined;
       for (let i = 0; i < 20; i++) {
-        last = (await factors.verify(app, factor.id, wrong)).factor;
+        last = (await factors.verify(app, factor.id, wrong, NO_REQUEST)).factor;
         clock.now = last.lockedUntil ?? clock.now;
       }
       assert.equal(last!.failures, 20);
       assert.equal(last!.lockedUntil! - last!.updatedAt, 900_000);
       clock.now = last!.lockedUntil!;
-      assert.equal((await factors.verify(app, factor.id, code(secret))).valid, true);
+      assert.equal((await factors.verify(app, factor.id, code(secret), NO_REQUEST)).valid, true);
     });
 
     it('T2: 20 concurrent right codes give exactly one success', async () => {
       clock.now = T0;
       const { factor, secret } = await enrolTotp();
-      const results = await Promise.all(Array.from({ length: 20 }, () => factors.verify(app, factor.id, code(secret))));
+      const results = await Promise.all(Array.from({ length: 20 }, () => factors.verify(app, factor.id, code(secret), NO_REQUEST)));
       assert.equal(results.filter((r) => r.valid).length, 1);
       assert.ok(results.filter((r) => !r.valid).every((r) => r.reason === 'code_reused'));
     });
@@ -241,7 +242,7 @@ for (const makeBackend of [sqliteBackend, redisBackend]) {
       clock.now = T0;
       const { factor, secret } = await enrolTotp();
       const wrong = String((Number(code(secret)) + 7) % 1_000_000).padStart(6, '0');
-      const settled = await Promise.allSettled(Array.from({ length: 20 }, () => factors.verify(app, factor.id, wrong)));
+      const settled = await Promise.allSettled(Array.from({ length: 20 }, () => factors.verify(app, factor.id, wrong, NO_REQUEST)));
       const answered = settled.filter((s) => s.status === 'fulfilled');
       const locked = settled.filter((s) => s.status === 'rejected' && isOtpdError(s.reason, 'FACTOR_LOCKED'));
       assert.equal(answered.length, 5);
@@ -263,19 +264,19 @@ for (const makeBackend of [sqliteBackend, redisBackend]) {
       assert.equal(stored.secret.split('.')[0], stored.secretKid);
 
       const wrongKeys = new FactorsService(store, new Keyring(OTHER_SECRET), tick, silent);
-      await assert.rejects(wrongKeys.verify(app, factor.id, code(secret)), (error: unknown) => isOtpdError(error, 'SECRET_MISMATCH') && /OTPD_SECRET/.test(error.message));
+      await assert.rejects(wrongKeys.verify(app, factor.id, code(secret), NO_REQUEST), (error: unknown) => isOtpdError(error, 'SECRET_MISMATCH') && /OTPD_SECRET/.test(error.message));
       // Nothing was counted or changed by the refused attempt.
       assert.equal((await factors.get(app, factor.id)).failures, 0);
       // During a rotation the previous secret still opens it.
       const rotated = new FactorsService(store, new Keyring(OTHER_SECRET, SECRET), tick, silent);
-      assert.equal((await rotated.verify(app, factor.id, code(secret))).valid, true);
+      assert.equal((await rotated.verify(app, factor.id, code(secret), NO_REQUEST)).valid, true);
     });
 
     it('recovery codes: only for a verified factor; ten, each accepted exactly once; stored hashed; a new set replaces the old', async () => {
       clock.now = T0;
       const { factor, secret } = await enrolTotp();
       await assert.rejects(factors.issueRecoveryCodes(app, factor.id), (error: unknown) => isOtpdError(error, 'FACTOR_NOT_VERIFIED'));
-      assert.equal((await factors.verify(app, factor.id, code(secret))).valid, true);
+      assert.equal((await factors.verify(app, factor.id, code(secret), NO_REQUEST)).valid, true);
       const { codes } = await factors.issueRecoveryCodes(app, factor.id);
       assert.equal(codes.length, 10);
       const raw = await backend.rawBytes(store);
@@ -283,26 +284,26 @@ for (const makeBackend of [sqliteBackend, redisBackend]) {
         assert.ok(!raw.includes(c) && !raw.includes(c.replace(/-/g, '')), 'recovery code stored in the clear');
       }
       for (const [i, c] of codes.entries()) {
-        const result = await factors.verify(app, factor.id, i % 2 ? c.toLowerCase() : c);
+        const result = await factors.verify(app, factor.id, i % 2 ? c.toLowerCase() : c, NO_REQUEST);
         assert.deepEqual([result.valid, result.recoveryCodesRemaining], [true, 9 - i]);
-        const again = await factors.verify(app, factor.id, c);
+        const again = await factors.verify(app, factor.id, c, NO_REQUEST);
         assert.deepEqual([again.valid, again.reason], [false, 'code_reused']);
       }
       const fresh = await factors.issueRecoveryCodes(app, factor.id);
       assert.equal((await factors.get(app, factor.id)).recoveryCodes!.codes.length, 10);
       // A code of the replaced set is now just a wrong code, and counts as one.
-      const old = await factors.verify(app, factor.id, codes[0]!);
+      const old = await factors.verify(app, factor.id, codes[0]!, NO_REQUEST);
       assert.deepEqual([old.valid, old.reason, old.factor.failures], [false, 'invalid_code', 1]);
-      const guess = await factors.verify(app, factor.id, 'AAAA-BBBB-CCCC');
+      const guess = await factors.verify(app, factor.id, 'AAAA-BBBB-CCCC', NO_REQUEST);
       assert.deepEqual([guess.valid, guess.reason, guess.factor.failures], [false, 'invalid_code', 2]);
-      const used = await factors.verify(app, factor.id, fresh.codes[3]!);
+      const used = await factors.verify(app, factor.id, fresh.codes[3]!, NO_REQUEST);
       assert.deepEqual([used.valid, used.recoveryCodesRemaining, used.factor.failures], [true, 9, 0]);
     });
 
     it('a code that is neither the factor digits nor a recovery code is a validation error naming code', async () => {
       const { factor } = await enrolTotp();
       for (const bad of ['12345', '1234567', 'abc', '']) {
-        await assert.rejects(factors.verify(app, factor.id, bad), (error: unknown) => isOtpdError(error, 'VALIDATION') && error.errors?.[0]?.field === 'code');
+        await assert.rejects(factors.verify(app, factor.id, bad, NO_REQUEST), (error: unknown) => isOtpdError(error, 'VALIDATION') && error.errors?.[0]?.field === 'code');
       }
       assert.equal((await factors.get(app, factor.id)).failures, 0);
     });
@@ -311,11 +312,11 @@ for (const makeBackend of [sqliteBackend, redisBackend]) {
       const { factor, secret } = await enrolTotp();
       const other = (await apps.create(`other-${randomBytes(4).toString('hex')}`, {})).app;
       await assert.rejects(factors.get(other, factor.id), (error: unknown) => isOtpdError(error, 'NOT_FOUND'));
-      await assert.rejects(factors.verify(other, factor.id, code(secret)), (error: unknown) => isOtpdError(error, 'NOT_FOUND'));
+      await assert.rejects(factors.verify(other, factor.id, code(secret), NO_REQUEST), (error: unknown) => isOtpdError(error, 'NOT_FOUND'));
       await assert.rejects(factors.delete(other, factor.id), (error: unknown) => isOtpdError(error, 'NOT_FOUND'));
       await factors.delete(app, factor.id);
       await assert.rejects(factors.get(app, factor.id), (error: unknown) => isOtpdError(error, 'NOT_FOUND'));
-      await assert.rejects(factors.verify(app, 'fa_unknown', code(secret)), (error: unknown) => isOtpdError(error, 'NOT_FOUND'));
+      await assert.rejects(factors.verify(app, 'fa_unknown', code(secret), NO_REQUEST), (error: unknown) => isOtpdError(error, 'NOT_FOUND'));
     });
 
     it('user keys (seed 004): one per (app, userId); a new key replaces the old; the key must match', async () => {
@@ -324,23 +325,23 @@ for (const makeBackend of [sqliteBackend, redisBackend]) {
       assert.equal(first.factor.issuer, 'svc');
       assert.equal(first.factor.account, 'user-1');
       assert.equal((await factors.issueUserKey(app, 'user-9')).factor.issuer, app.name);
-      const right = await factors.verifyUserKey(app, 'user-1', first.secret, code(first.secret));
+      const right = await factors.verifyUserKey(app, 'user-1', first.secret, code(first.secret), NO_REQUEST);
       assert.equal(right.valid, true);
-      await assert.rejects(factors.verifyUserKey(app, 'user-1', first.secret.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')), code(first.secret, 1)), (error: unknown) => isOtpdError(error, 'NOT_FOUND'));
-      await assert.rejects(factors.verifyUserKey(app, 'nobody', first.secret, code(first.secret)), (error: unknown) => isOtpdError(error, 'NOT_FOUND'));
+      await assert.rejects(factors.verifyUserKey(app, 'user-1', first.secret.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')), code(first.secret, 1), NO_REQUEST), (error: unknown) => isOtpdError(error, 'NOT_FOUND'));
+      await assert.rejects(factors.verifyUserKey(app, 'nobody', first.secret, code(first.secret), NO_REQUEST), (error: unknown) => isOtpdError(error, 'NOT_FOUND'));
       const second = await factors.issueUserKey(app, 'user-1', 'svc');
       assert.notEqual(second.secret, first.secret);
-      await assert.rejects(factors.verifyUserKey(app, 'user-1', first.secret, code(first.secret, 1)), (error: unknown) => isOtpdError(error, 'NOT_FOUND'));
+      await assert.rejects(factors.verifyUserKey(app, 'user-1', first.secret, code(first.secret, 1), NO_REQUEST), (error: unknown) => isOtpdError(error, 'NOT_FOUND'));
       // The replaced factor is deleted, not left behind.
       await assert.rejects(factors.get(app, first.factor.id), (error: unknown) => isOtpdError(error, 'NOT_FOUND'));
-      assert.equal((await factors.verifyUserKey(app, 'user-1', second.secret, code(second.secret))).valid, true);
+      assert.equal((await factors.verifyUserKey(app, 'user-1', second.secret, code(second.secret), NO_REQUEST)).valid, true);
       // A key deleted through the native API is simply gone for the dialect, without naming the factor.
       await factors.delete(app, second.factor.id);
-      await assert.rejects(factors.verifyUserKey(app, 'user-1', second.secret, code(second.secret, 1)), (error: unknown) => isOtpdError(error, 'NOT_FOUND') && /^encodedKey:/.test(error.message));
+      await assert.rejects(factors.verifyUserKey(app, 'user-1', second.secret, code(second.secret, 1), NO_REQUEST), (error: unknown) => isOtpdError(error, 'NOT_FOUND') && /^encodedKey:/.test(error.message));
       // The same userId in another app is another key.
       const other = (await apps.create(`other-${randomBytes(4).toString('hex')}`, {})).app;
       const third = await factors.issueUserKey(app, 'user-1');
-      await assert.rejects(factors.verifyUserKey(other, 'user-1', third.secret, code(third.secret)), (error: unknown) => isOtpdError(error, 'NOT_FOUND'));
+      await assert.rejects(factors.verifyUserKey(other, 'user-1', third.secret, code(third.secret), NO_REQUEST), (error: unknown) => isOtpdError(error, 'NOT_FOUND'));
     });
   });
 }

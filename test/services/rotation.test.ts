@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, beforeEach, describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { Keyring } from '../../src/core/keyring.js';
 import { base32Decode, totp } from '../../src/core/otp.js';
@@ -15,6 +15,7 @@ import { REDIS_URL, STORE_BACKENDS } from '../support/backends.js';
 import { runCli } from '../support/cli.js';
 import { startRedisCluster, type RedisCluster } from '../support/redis-cluster.js';
 import { deleteKeysWithPrefix, inspectionClient, uniquePrefix } from '../support/redis-keys.js';
+import { NO_REQUEST } from '../../src/core/rate-limits.js';
 
 /**
  * `otpd secrets rotate` (docs/security.md "Secrets and rotation") over real stores: values written under
@@ -53,13 +54,16 @@ for (const backend of BACKENDS) {
     const dir = mkdtempSync(join(tmpdir(), 'otpd-rotation-'));
     let env: Record<string, string> = {};
     const opened: Store[] = [];
+    const made: Services[] = [];
     let now = Date.now();
 
     async function servicesWith(secrets: Record<string, string>): Promise<Services> {
       const config = loadConfig({ ...env, ...secrets });
       const store = await openStoreFor(config);
       opened.push(store);
-      return createServices({ config, store, keyring: keyringFrom(config), logger: createLogger('silent'), clock: () => now });
+      const services = createServices({ config, store, keyring: keyringFrom(config), logger: createLogger('silent'), clock: () => now });
+      made.push(services);
+      return services;
     }
 
     let encryptKey: string;
@@ -75,9 +79,16 @@ for (const backend of BACKENDS) {
       const enrolment = await old.factors.enrol(created.app, { type: 'totp', account: 'person@example.com' });
       factorId = enrolment.factor.id;
       factorSecret = enrolment.secret;
-      assert.equal((await old.factors.verify(created.app, factorId, totp(base32Decode(factorSecret)!, now, { algorithm: 'SHA1', digits: 6, period: 30 }))).valid, true);
+      assert.equal((await old.factors.verify(created.app, factorId, totp(base32Decode(factorSecret)!, now, { algorithm: 'SHA1', digits: 6, period: 30 }), NO_REQUEST)).valid, true);
       await old.factors.issueRecoveryCodes(created.app, factorId);
       webhookSecret = (await old.events.webhookSecret(created.app)).secret;
+    });
+    // Audit entries recorded so far (by before() or an earlier test) are written before a test starts. On SQLite every services object
+    // here has its own connection to one file in this one process: a connection that opens a write while
+    // another one's group commit waits for the event loop blocks that very loop (busy_timeout), so writes
+    // of two connections must not overlap.
+    beforeEach(async () => {
+      for (const services of made) await services.audit.flush();
     });
     after(async () => {
       for (const store of opened) await store.close();
@@ -89,7 +100,7 @@ for (const backend of BACKENDS) {
       const only = await servicesWith({ OTPD_SECRET: NEW });
       const app = await only.apps.get('rotating');
       await assert.rejects(only.apps.credentialsOf(app), (error) => isOtpdError(error, 'SECRET_MISMATCH'));
-      await assert.rejects(only.factors.verify(app, factorId, '123456'), (error) => isOtpdError(error, 'SECRET_MISMATCH'));
+      await assert.rejects(only.factors.verify(app, factorId, '123456', NO_REQUEST), (error) => isOtpdError(error, 'SECRET_MISMATCH'));
     });
 
     it('a dry run counts and changes nothing; the rotation re-encrypts everything; a second run finds nothing to do', async () => {
@@ -121,7 +132,7 @@ for (const backend of BACKENDS) {
       assert.equal((await only.events.webhookSecret(app)).secret, webhookSecret);
       now += 60_000;
       const code = totp(base32Decode(factorSecret)!, now, { algorithm: 'SHA1', digits: 6, period: 30 });
-      assert.equal((await only.factors.verify(app, factorId, code)).valid, true);
+      assert.equal((await only.factors.verify(app, factorId, code, NO_REQUEST)).valid, true);
     });
 
     it('re-wraps a record a server changes during the rotation, and reports one under an unknown key', async () => {

@@ -10,6 +10,7 @@ import type { AppRecord } from '../../src/store/store.js';
 import { openStoreFor } from '../../src/server.js';
 import { TEST_SECRET, type OutboxMessage } from '../helper.js';
 import { readFileSync, existsSync } from 'node:fs';
+import { NO_REQUEST } from '../../src/core/rate-limits.js';
 
 /** Service-level tests with an injected clock on a real SQLite file: expiry needs time to pass. */
 const dir = mkdtempSync(join(tmpdir(), 'otpd-svc-'));
@@ -42,30 +43,30 @@ async function codeOf(id: string, nth = 1): Promise<string> {
 
 describe('verifications service with a controlled clock', () => {
   it('O2: a code is valid until ttl and rejected one second after', async () => {
-    const a = await services.verifications.create(app, { to: '+15555552001', ttl: 60 });
+    const a = await services.verifications.create(app, { to: '+15555552001', ttl: 60 }, NO_REQUEST);
     const codeA = await codeOf(a.id);
     now += 59_000;
-    const b = await services.verifications.create(app, { to: '+15555552002', ttl: 60 });
+    const b = await services.verifications.create(app, { to: '+15555552002', ttl: 60 }, NO_REQUEST);
     const codeB = await codeOf(b.id);
-    assert.equal((await services.verifications.check(app, a.id, codeA)).valid, true);
+    assert.equal((await services.verifications.check(app, a.id, codeA, NO_REQUEST)).valid, true);
     now += 60_000 + 1_000;
-    const late = await services.verifications.check(app, b.id, codeB);
+    const late = await services.verifications.check(app, b.id, codeB, NO_REQUEST);
     assert.equal(late.valid, false);
     assert.equal(late.verification.status, 'expired');
   });
 
   it('resend moves expiry by the verification\'s own ttl and keeps the code length', async () => {
-    const v = await services.verifications.create(app, { to: '+15555552003', ttl: 120, codeLength: 8 });
+    const v = await services.verifications.create(app, { to: '+15555552003', ttl: 120, codeLength: 8 }, NO_REQUEST);
     // Sent before the resend: a resend replaces a message still waiting in the outbox (docs/delivery.md).
     await codeOf(v.id);
     now += 31_000;
-    const resent = await services.verifications.resend(app, v.id);
+    const resent = await services.verifications.resend(app, v.id, NO_REQUEST);
     assert.equal(resent.expiresAt, now + 120_000);
     assert.match(await codeOf(v.id, 2), /^\d{8}$/);
   });
 
   it('cleanup removes verifications that ended longer ago than the retention', async () => {
-    const v = await services.verifications.create(app, { to: '+15555552004', ttl: 30 });
+    const v = await services.verifications.create(app, { to: '+15555552004', ttl: 30 }, NO_REQUEST);
     now += 31_000 + 86_400_000;
     assert.ok((await services.verifications.purge(86_400_000)) >= 1);
     await assert.rejects(services.verifications.get(app, v.id));

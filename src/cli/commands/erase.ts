@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { NO_REQUEST } from '../../core/rate-limits.js';
 import { printJson, withServices } from '../context.js';
 
 /** `otpd erase --to NUMBER [--app NAME]`: removes what otpd holds about a person (docs/audit-and-events.md). */
@@ -13,7 +14,7 @@ export function registerErase(program: Command): void {
       await withServices(async (services) => {
         const apps = options.app === undefined ? await services.apps.list() : [await services.apps.get(options.app)];
         const reports = [];
-        for (const app of apps) reports.push(await services.personalData.eraseDestination(app, options.to));
+        for (const app of apps) reports.push(await services.personalData.eraseDestination(app, options.to, NO_REQUEST));
         if (options.json) printJson({ erased: reports });
         else for (const r of reports) process.stdout.write(`${r.app}: ${r.verifications} verifications, ${r.auditEntries} audit entries erased\n`);
       });

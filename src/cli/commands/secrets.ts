@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { NO_REQUEST } from '../../core/rate-limits.js';
 import type { RotationReport } from '../../services/secrets-rotation.js';
 import { printJson, withServices } from '../context.js';
 
@@ -41,7 +42,7 @@ export function registerSecrets(program: Command): void {
       await withServices(async (services) => {
         const app = await services.apps.get(name);
         const { secret, previousValidUntil } = await services.events.webhookSecret(app, { rotate: options.rotate ?? false });
-        if (options.rotate) await services.audit.recordNow(app, 'webhook_secret.rotated', { resource: app.id });
+        if (options.rotate) await services.audit.recordNow(app, 'webhook_secret.rotated', { resource: app.id }, NO_REQUEST);
         const until = previousValidUntil === null ? null : new Date(previousValidUntil).toISOString();
         if (options.json) printJson({ app: app.name, webhookUrl: app.settings.webhookUrl, secret, previousSecretValidUntil: until });
         else {

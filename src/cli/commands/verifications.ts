@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { maskDestination } from '../../core/destination.js';
+import { NO_REQUEST } from '../../core/rate-limits.js';
 import { verificationView, type VerificationView } from '../../http/native/views.js';
 import { printJson, withServices } from '../context.js';
 
@@ -46,7 +47,7 @@ export function registerVerifications(program: Command): void {
   withAppOptions(verifications.command('cancel <id>').description('cancel a pending verification; its code stops working')).action(async (id: string, options: VerificationOptions) => {
     await withServices(async (services) => {
       const app = await services.apps.get(options.app);
-      const view = verificationView(await services.verifications.cancel(app, id));
+      const view = verificationView(await services.verifications.cancel(app, id, NO_REQUEST));
       if (options.json) printJson(view);
       else process.stdout.write(`canceled ${view.id}\n`);
     });

@@ -4,6 +4,7 @@ import { OTP_ALGORITHMS, OTP_TYPES } from '../../core/otp.js';
 import { FACTOR_STATUSES, recoveryCodesRemaining, type FactorCheck, type FactorRecord } from '../../services/factors.js';
 import type { Services } from '../../services/index.js';
 import { principalOf } from '../auth.js';
+import { contextOf } from '../request-context.js';
 import { isoTime } from './views.js';
 
 const Id = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
@@ -121,7 +122,7 @@ const factors: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, {
   app.post(
     '/factors/:id/verify',
     { schema: { params: Id, body: Type.Object({ code: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false }), response: { 200: VerifyView } } },
-    async (request) => checkView(await service.verify(principalOf(request).app, request.params.id, request.body.code)),
+    async (request) => checkView(await service.verify(principalOf(request).app, request.params.id, request.body.code, contextOf(request))),
   );
 
   app.post('/factors/:id/recovery-codes', { schema: { params: Id, response: { 201: RecoveryCodesView } } }, async (request, reply) => {

@@ -3,6 +3,7 @@ import { Type, type Static } from 'typebox';
 import type { Subject } from '../../services/subjects.js';
 import type { Services } from '../../services/index.js';
 import { principalOf } from '../auth.js';
+import { contextOf } from '../request-context.js';
 import { isoTime } from './views.js';
 
 const Id = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:@-]+$', description: 'your id of the user (seed 000 GetPlusID)' }) });
@@ -45,7 +46,7 @@ const subjects: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, 
   );
 
   app.delete('/subjects/:id', { schema: { params: Id } }, async (request, reply) => {
-    await services.personalData.eraseSubject(principalOf(request).app, request.params.id);
+    await services.personalData.eraseSubject(principalOf(request).app, request.params.id, contextOf(request));
     await services.subjects.delete(principalOf(request).app, request.params.id);
     return reply.code(204).send();
   });

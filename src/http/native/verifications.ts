@@ -1,11 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { CHANNELS } from '../../core/destination.js';
 import type { VerificationRecord } from '../../core/verification.js';
 import type { Services } from '../../services/index.js';
-import type { RequestContext } from '../../services/rate-limiter.js';
 import { principalOf } from '../auth.js';
+import { contextOf } from '../request-context.js';
 import { problemResponses } from '../schemas.js';
 import { checkView, CheckView, verificationView, VerificationView } from './views.js';
 
@@ -103,11 +102,6 @@ const CancelSchema = {
   response: { 200: described(VerificationView, 'the canceled verification'), ...problemResponses('VALIDATION', 'NOT_FOUND', 'NOT_PENDING') },
 };
 
-/** The caller, for per-key and per-IP rate limits. */
-function contextOf(request: FastifyRequest): RequestContext {
-  return { ip: request.ip, keyId: principalOf(request).keyId };
-}
-
 /** Native verification routes: each one translates HTTP to one service call and back. */
 const verifications: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   const service = services.verifications;
@@ -146,11 +140,11 @@ const verifications: FastifyPluginAsyncTypebox<{ services: Services }> = async (
   );
 
   app.post('/verifications/:id/resend', { schema: ResendSchema }, async (request) =>
-    verificationView(await service.resend(principalOf(request).app, request.params.id)),
+    verificationView(await service.resend(principalOf(request).app, request.params.id, contextOf(request))),
   );
 
   app.post('/verifications/:id/cancel', { schema: CancelSchema }, async (request) =>
-    verificationView(await service.cancel(principalOf(request).app, request.params.id)),
+    verificationView(await service.cancel(principalOf(request).app, request.params.id, contextOf(request))),
   );
 };
 

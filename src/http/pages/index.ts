@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { PageOutcome, PageView } from '../../services/hosted-page.js';
 import type { Services } from '../../services/index.js';
+import { contextOf } from '../request-context.js';
 import { renderPage, resultMessage, type PageContext, type PageResult } from './render.js';
 
 /**
@@ -123,8 +124,9 @@ const pages: FastifyPluginAsync<{ services: Services }> = async (app, { services
     const params = paramsOf(request);
     const csrf = field(request.body, 'csrf');
     const action = field(request.body, 'action') ?? 'check';
+    const context = contextOf(request);
     const outcome: PageOutcome<PageResult> =
-      action === 'resend' ? await page.resend(params.namespace, params.id, csrf) : await page.check(params.namespace, params.id, csrf, field(request.body, 'otp'));
+      action === 'resend' ? await page.resend(params.namespace, params.id, csrf, context) : await page.check(params.namespace, params.id, csrf, field(request.body, 'otp'), context);
     return send(request, reply, params, outcome);
   });
 

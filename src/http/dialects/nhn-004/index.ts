@@ -3,6 +3,7 @@ import { OtpdError } from '../../../errors.js';
 import type { Services } from '../../../services/index.js';
 import type { FactorCheck } from '../../../services/factors.js';
 import { toOtpdError } from '../../problem.js';
+import { contextOf } from '../../request-context.js';
 
 /**
  * Seed 004: the NHN Cloud (TOAST) OTP API — issue an authenticator key with its QR code for a user, then
@@ -122,7 +123,7 @@ const routes: FastifyPluginAsync<{ services: Services }> = async (app, { service
     const userId = textParam(request.query, 'userId', USER_ID_MAX, true);
     const encodedKey = textParam(request.query, 'encodedKey', 256, true);
     if (!/^\d{6}$/.test(request.params.code)) throw new ResultError('PARAMETER_ERROR', 'code: must be the 6 digits shown by the OTP app');
-    return resultOf(await services.factors.verifyUserKey(tenant, userId, encodedKey, request.params.code));
+    return resultOf(await services.factors.verifyUserKey(tenant, userId, encodedKey, request.params.code, contextOf(request)));
   });
 };
 

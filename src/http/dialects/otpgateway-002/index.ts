@@ -4,6 +4,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { OtpdError } from '../../../errors.js';
 import type { Services } from '../../../services/index.js';
 import { principalOf } from '../../auth.js';
+import { contextOf } from '../../request-context.js';
 import { authenticate } from './auth.js';
 import { sendError, success } from './envelope.js';
 import { checkFields, clientIdOf, fieldError, putFields } from './fields.js';
@@ -97,6 +98,7 @@ const otpgateway002: FastifyPluginAsync<Otpgateway002Options> = async (app, { se
         },
         // The message carries the hosted page as a one-tap link (`{link}` in templates).
         { revealCode: tenant.settings.echoCode, link: hostedPageUrl(publicUrl(), tenant.name, id) },
+        contextOf(request),
       );
       return success(otpData(result.named, { ...(result.code === undefined ? {} : { code: result.code }), url: hostedPageUrl(publicUrl(), tenant.name, id) }));
     });
@@ -106,7 +108,7 @@ const otpgateway002: FastifyPluginAsync<Otpgateway002Options> = async (app, { se
       const { app: tenant } = principalOf(request);
       const id = idParam(request);
       const { otp, keep } = checkFields(request.body);
-      const result = await named.check(tenant, id, otp, { keep });
+      const result = await named.check(tenant, id, otp, { keep }, contextOf(request));
       const data = otpData(result);
       if (result.outcome === 'approved') return success(data);
       if (result.outcome === 'wrong') return reply.code(400).send({ status: 'error', message: 'Incorrect OTP', data });

@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../../../services/index.js';
 import type { PartnerOutcome } from '../../../services/partner.js';
 import type { PartnerPrincipal } from '../../../services/partner-token.js';
+import { contextOf } from '../../request-context.js';
 import { failureFromError, missingToken, refusalFailure, sendFailure } from './errors.js';
 import { fieldsOf, idField, otpField, signedRequestOf } from './fields.js';
 
@@ -29,7 +30,7 @@ const signedRoutes: FastifyPluginAsync<{ services: Services }> = async (app, { s
 
   const requestOtp = async (request: FastifyRequest, reply: FastifyReply, source: unknown) => {
     const principal = await partnerOf(services, request);
-    return answer(reply, await services.partner.requestOtp(principal, signedRequestOf(fieldsOf(source))));
+    return answer(reply, await services.partner.requestOtp(principal, signedRequestOf(fieldsOf(source)), contextOf(request)));
   };
   app.post('/security/v1/201904/oauth/otp', (request, reply) => requestOtp(request, reply, request.body));
   app.get('/security/v1/201904/oauth/otp', (request, reply) => requestOtp(request, reply, request.query));
@@ -38,7 +39,7 @@ const signedRoutes: FastifyPluginAsync<{ services: Services }> = async (app, { s
     const principal = await partnerOf(services, request);
     const fields = fieldsOf(request.body);
     const signed = signedRequestOf(fields);
-    return answer(reply, await services.partner.verifyOtp(principal, signed, otpField(fields)));
+    return answer(reply, await services.partner.verifyOtp(principal, signed, otpField(fields), contextOf(request)));
   });
 
   app.get('/mobile/v1/202001/utils/auth/partner-signature', async (request, reply) => {

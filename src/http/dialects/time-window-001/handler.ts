@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../../../services/index.js';
 import type { TimeWindowRefusal } from '../../../services/time-window.js';
+import { contextOf } from '../../request-context.js';
 import { keylessApp } from '../keyless-app.js';
 import { failure, failureFromError, isFailure, sendFailure, type TimeWindowFailure } from './errors.js';
 import { describeTime, operationOf, parseRequest, type Operation } from './request.js';
@@ -47,7 +48,7 @@ export async function handleTimeWindow(services: Services, request: FastifyReque
     if (isFailure(parsed)) return sendFailure(request, reply, parsed, operation);
 
     if (parsed.operation === 'GENERATE') {
-      const outcome = await services.timeWindow.generate(app, parsed.window);
+      const outcome = await services.timeWindow.generate(app, parsed.window, contextOf(request));
       if (!outcome.ok) return sendFailure(request, reply, refusalFailure(outcome, 'GENERATE', app.settings.timeZone), operation);
       const answer: { status: number; message: string; otp?: string } = { status: 200, message: 'OTP is successfully generated' };
       if (app.settings.echoCode) answer.otp = outcome.code;

@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isOtpdError } from '../../../errors.js';
 import type { Services } from '../../../services/index.js';
+import { contextOf } from '../../request-context.js';
 import { keylessApp } from '../keyless-app.js';
 import { failureFromError, sendFailure, UserOtpFailure } from './errors.js';
 import { asObject, destinationOf, otpOf, userIdOf } from './request.js';
@@ -23,7 +24,7 @@ export async function handleGenerate(services: Services, request: FastifyRequest
     const userId = userIdOf(fields);
     const { field, to } = destinationOf(fields);
     try {
-      await services.userOtp.send(app, userId, to);
+      await services.userOtp.send(app, userId, to, contextOf(request));
     } catch (error) {
       throw onField(error, field);
     }
@@ -43,7 +44,7 @@ export async function handleVerify(services: Services, request: FastifyRequest, 
     const fields = asObject(request.body);
     const userId = userIdOf(fields);
     const otp = otpOf(fields);
-    const verdict = await services.userOtp.verify(app, userId, otp).catch((error: unknown) => {
+    const verdict = await services.userOtp.verify(app, userId, otp, contextOf(request)).catch((error: unknown) => {
       throw onField(error, 'otp');
     });
     if (verdict === 'incorrect') throw new UserOtpFailure('otp: is incorrect or has expired');
