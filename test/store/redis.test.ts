@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
+import { Socket } from 'node:net';
 import { newId, routingTag } from '../../src/core/ids.js';
 import { defaultSettings } from '../../src/core/settings.js';
 import type { VerificationRecord } from '../../src/core/verification.js';
@@ -200,6 +201,39 @@ describe('Redis store specifics', () => {
     assert.equal((await store.checkVerification(appId, record.id, { abcd1234: 'wrong' }, now + 3))?.outcome, 'wrong');
     assert.equal((await other.checkVerification(appId, record.id, { abcd1234: 'x'.repeat(43) }, now + 4))?.outcome, 'approved');
     assert.equal((await store.getVerification(appId, record.id))?.attempts, 3);
+  });
+
+  it('sends the store calls of one turn of the event loop to Redis in one socket write, and answers each', async () => {
+    const now = Date.now();
+    const records = Array.from({ length: 3 }, (_, i) => verification(now + i));
+    for (const record of records) await store.createVerification(record, now);
+    // A connection of its own: after the script cache flush above, another one's first EVALSHA of a script
+    // would meet NOSCRIPT and be sent again, a second write.
+    const fresh = await open(prefix);
+    // Socket writes to Redis are counted (not the test runner's own output): the other clients of this file are idle meanwhile.
+    const socket = Socket.prototype as unknown as Record<'_write' | '_writev', (...args: unknown[]) => unknown>;
+    const original = { write: socket._write, writev: socket._writev };
+    let writes = 0;
+    socket._write = function (this: Socket, ...args: unknown[]) {
+      if (this.remotePort === 6379) writes++;
+      return original.write.apply(this, args);
+    };
+    socket._writev = function (this: Socket, ...args: unknown[]) {
+      if (this.remotePort === 6379) writes++;
+      return original.writev.apply(this, args);
+    };
+    let found: Awaited<ReturnType<Store['getVerification']>>[];
+    let counter: Awaited<ReturnType<Store['hit']>>;
+    try {
+      [found, counter] = await Promise.all([Promise.all(records.map((record) => fresh.getVerification(appId, record.id))), fresh.hit('coalesce', 10, 60_000, now)]);
+    } finally {
+      socket._write = original.write;
+      socket._writev = original.writev;
+      await fresh.close();
+    }
+    assert.equal(writes, 1);
+    assert.deepEqual(found.map((record) => record?.id), records.map((record) => record.id));
+    assert.equal(counter.count, 1);
   });
 
   it('counts attempts across two store instances without ever passing maxAttempts (standards T1, T2)', async () => {

@@ -1,4 +1,5 @@
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
+import type { Socket } from 'node:net';
 import { OtpdError } from '../../errors.js';
 import type { ScriptDefinition } from './scripts.js';
 
@@ -43,6 +44,7 @@ export interface ScanPage {
   nextCursor: string | undefined;
 }
 
+type NetStream = Pick<Socket, 'cork' | 'uncork' | 'writable'>;
 type ScriptFunction = (...keysAndArgs: string[]) => Promise<unknown>;
 
 const DEFAULT_COMMAND_TIMEOUT_MS = 1000;
@@ -92,6 +94,8 @@ export class RedisConnection {
   readonly commands: Commands;
   private readonly deadlineMs: number;
   private lastError: Error | undefined;
+  /** The sockets corked until the end of this turn of the event loop (coalesceWrites), if any. */
+  private corked: NetStream[] | undefined;
 
   private constructor(
     private readonly client: Redis | Cluster,
@@ -183,19 +187,57 @@ export class RedisConnection {
     });
   }
 
-  /** Runs one Redis operation, mapping failures to STORE_UNAVAILABLE and bounding its duration. */
-  async guard<T>(operation: () => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new OtpdError('STORE_UNAVAILABLE', `Redis is unavailable: no answer within ${this.deadlineMs} ms`)), this.deadlineMs);
-    });
-    try {
-      return await Promise.race([operation(), deadline]);
-    } catch (error) {
-      throw toStoreError(error);
-    } finally {
-      clearTimeout(timer);
+  /**
+   * Coalesces the commands issued in one turn of the event loop into one socket write. ioredis writes each
+   * command to the socket as it is issued, and a write on a TCP socket is a system call that also runs the
+   * loopback receive path: about 10 µs of CPU each, the largest single cost of a store call (a create makes
+   * ten). Corking the sockets until the microtasks of this turn have run sends everything issued meanwhile
+   * in one `writev`, and Redis then answers them with one write too, so the replies resolve together and
+   * their follow-up commands are coalesced in turn. Nothing waits longer: the flush happens before the
+   * event loop goes on. (ioredis' own `enableAutoPipelining` defers to `setImmediate` and builds a pipeline
+   * object per batch, which costs more than it saves here.)
+   */
+  private coalesceWrites(): void {
+    if (this.corked !== undefined) return;
+    const corked: NetStream[] = [];
+    for (const node of this.client instanceof Cluster ? this.client.nodes() : [this.client]) {
+      const stream = node.stream as NetStream | undefined;
+      if (stream !== undefined && stream.writable) {
+        stream.cork();
+        corked.push(stream);
+      }
     }
+    this.corked = corked;
+    process.nextTick(() => {
+      this.corked = undefined;
+      for (const stream of corked) stream.uncork();
+    });
+  }
+
+  /**
+   * Runs one Redis operation, mapping failures to STORE_UNAVAILABLE and bounding its duration. One promise and
+   * one timer per call (no `Promise.race` over a second promise): this wraps every store call.
+   */
+  guard<T>(operation: () => Promise<T>): Promise<T> {
+    this.coalesceWrites();
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new OtpdError('STORE_UNAVAILABLE', `Redis is unavailable: no answer within ${this.deadlineMs} ms`)), this.deadlineMs);
+      const fail = (error: unknown): void => {
+        clearTimeout(timer);
+        reject(toStoreError(error));
+      };
+      let pending: Promise<T>;
+      try {
+        pending = operation();
+      } catch (error) {
+        fail(error);
+        return;
+      }
+      pending.then((value) => {
+        clearTimeout(timer);
+        resolve(value);
+      }, fail);
+    });
   }
 
   /** Runs a registered script: keys first (they route the call in a cluster), then arguments. */
