@@ -253,7 +253,12 @@ export function applySettings(base: AppSettings, changes: Record<string, unknown
   return next as unknown as AppSettings;
 }
 
-/** Reads stored settings, filling defaults for keys added since they were written. */
+/**
+ * Reads stored settings, filling keys added since they were written. An app stores every setting when it is
+ * created, so a missing key means a later release added it; whether the app was created in production is not
+ * stored, so the filled value is the production default where a setting has one: the stricter of the two (a
+ * new safety switch starts on for an upgraded production app, never off). A development app can turn it off.
+ */
 export function settingsFromStored(stored: Record<string, unknown>): AppSettings {
-  return { ...defaultSettings(), ...stored } as AppSettings;
+  return { ...defaultSettings(true), ...stored } as AppSettings;
 }
