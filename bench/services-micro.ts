@@ -13,12 +13,13 @@ import { createLogger } from '../src/logger.js';
 import { Metrics } from '../src/metrics.js';
 import { openStoreFor } from '../src/server.js';
 import { createServices, keyringFrom } from '../src/services/index.js';
+import { deleteRedisPrefix, REDIS_URL } from './lib/otpd.js';
 
 const [what = 'all', countText = '20000', storeKind = 'sqlite'] = process.argv.slice(2);
 const count = Number(countText);
 const dir = mkdtempSync(join(tmpdir(), 'otpd-micro-'));
 const env: NodeJS.ProcessEnv = { OTPD_SECRET: randomBytes(32).toString('base64url'), OTPD_DATABASE: join(dir, 'otpd.db') };
-if (storeKind === 'redis') Object.assign(env, { OTPD_REDIS_URL: 'redis://127.0.0.1:6379', OTPD_REDIS_PREFIX: `otpd-micro-${randomBytes(4).toString('hex')}:` });
+if (storeKind === 'redis') Object.assign(env, { OTPD_REDIS_URL: REDIS_URL, OTPD_REDIS_PREFIX: `otpd-micro-${randomBytes(4).toString('hex')}:` });
 const redisPrefix = env.OTPD_REDIS_PREFIX;
 const config = loadConfig(env);
 const store = await openStoreFor(config);
@@ -63,15 +64,5 @@ if (what === 'check' || what === 'all') {
 await services.background.stop();
 await store.close();
 rmSync(dir, { recursive: true, force: true });
-if (redisPrefix !== undefined) {
-  // The Redis may be shared: remove this run's keys, and only those.
-  const { Redis } = await import('ioredis');
-  const client = new Redis('redis://127.0.0.1:6379');
-  let cursor = '0';
-  do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', `${redisPrefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await client.unlink(...keys);
-  } while (cursor !== '0');
-  client.disconnect();
-}
+// The Redis may be shared: remove this run's keys, and only those.
+if (redisPrefix !== undefined) await deleteRedisPrefix(redisPrefix);
