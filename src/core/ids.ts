@@ -43,6 +43,15 @@ export function newVerificationId(routingTag: string, now = Date.now()): string 
   return `ve_${encodeTime(now)}${routingTag}${randomChars(12)}`;
 }
 
+/**
+ * Whether a reference names a verification (the outbox also carries messages of other callers, such as
+ * seed-001 time-window codes, whose references are other ids). The prefix alone decides: a malformed `ve_`
+ * reference still names a verification, one that cannot exist.
+ */
+export function isVerificationId(reference: string): boolean {
+  return reference.startsWith('ve_');
+}
+
 export function routingTagOfVerificationId(id: string): string | undefined {
   if (!/^ve_[0-9a-hjkmnp-tv-z]{26}$/.test(id)) return undefined;
   return id.slice(13, 13 + TAG_LENGTH);

@@ -2,9 +2,9 @@ import { randomInt } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { OutboxOptions } from '../config-file.js';
 import { isE164 } from '../core/destination.js';
+import { isVerificationId } from '../core/ids.js';
 import type { Keyring } from '../core/keyring.js';
 import { pooledRandomBytes } from '../core/random.js';
-import type { VerificationRecord } from '../core/verification.js';
 import type { OutboxLease, OutboxStore } from '../store/outbox.js';
 import type { AppRecord, DeliveryUpdate } from '../store/store.js';
 import { callbackPath } from './callback-token.js';
@@ -30,7 +30,6 @@ export interface DeliveryState {
 /** What the worker needs from the services layer. */
 export interface OutboxHooks {
   app(appId: string): Promise<AppRecord | undefined>;
-  verification(appId: string, id: string): Promise<VerificationRecord | undefined>;
   report(appId: string, verificationId: string, update: DeliveryUpdate): Promise<void>;
   /** Maps provider message ids to the verification, for delivery receipts. */
   rememberReceipt(provider: string, providerMessageIds: string[], target: { appId: string; verificationId: string; send: number }, expiresAt: number): Promise<void>;
@@ -40,10 +39,6 @@ export interface OutboxHooks {
 const MAX_IN_FLIGHT = 32;
 /** How long `drain` keeps sending what is due before it gives the rest to the next process. */
 const DRAIN_LIMIT_MS = 8_000;
-
-function isVerificationId(reference: string): boolean {
-  return reference.startsWith('ve_');
-}
 
 /**
  * The outbox worker, one per otpd process. It polls the store for due messages (and right after a local
@@ -193,7 +188,8 @@ export class OutboxWorker {
     }
     const now = this.clock();
     if (isVerificationId(lease.reference)) {
-      const verification = await this.hooks.verification(lease.appId, lease.reference);
+      // The claim read the verification in the same step as the lease (OutboxLease.verification).
+      const verification = lease.verification;
       // Canceled, approved, superseded, resent (a newer message replaces this one), or gone: nothing to send.
       if (!verification || verification.status !== 'pending' || verification.sends !== lease.send) {
         await this.store.completeOutbox(lease);

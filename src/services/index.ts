@@ -83,7 +83,6 @@ export function createServices(deps: ServiceDependencies): Services {
     deps.keyring,
     {
       app: (appId) => apps.byId(appId),
-      verification: (appId, id) => store.getVerification(appId, id),
       report: (appId, id, update) => verifications!.recordDeliveryStatus(appId, id, update),
     },
     clock,

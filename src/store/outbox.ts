@@ -1,3 +1,5 @@
+import type { VerificationStatus } from '../core/verification.js';
+
 /**
  * The durable outbox (decisions 3, 20): a message waits here, encrypted, from the moment its verification is
  * accepted until a provider took it (then it is deleted) or every try failed. `Store` includes these
@@ -26,6 +28,12 @@ export interface OutboxMessage {
   expiresAt: number;
 }
 
+/** What the sender of a message needs to know of its verification: is it still waiting for this send? */
+export interface OutboxVerificationState {
+  status: VerificationStatus;
+  sends: number;
+}
+
 /** A claimed message: reserved for the claimer until `leaseUntil`, then claimable again. */
 export interface OutboxLease extends OutboxMessage {
   /** Claims so far, this one included; a process that died while sending still used up a try. */
@@ -34,6 +42,15 @@ export interface OutboxLease extends OutboxMessage {
   /** The claimer's token; only it may renew, reschedule or complete this lease. */
   leaseToken: string;
   leaseUntil: number;
+  /**
+   * Only for a reference that names a verification (core `isVerificationId`): that verification's stored
+   * status and sends, as `getVerification(appId, reference)` would give them, read in the same atomic step
+   * as the claim, so the sender needs no store call of its own to skip a canceled, finished or resent
+   * verification's message; null when there is no such verification of `appId`. Absent for any other
+   * reference. The status is the stored one: an expired code still reads `pending` until something wrote
+   * `expired` (the sender checks `expiresAt` itself).
+   */
+  verification?: OutboxVerificationState | null;
 }
 
 export interface OutboxStore {
@@ -41,7 +58,8 @@ export interface OutboxStore {
   enqueueOutbox(message: OutboxMessage, now: number): Promise<void>;
   /**
    * Claims up to `limit` messages whose `dueAt` has come, oldest first, for `leaseMs`: each gets `leaseToken`,
-   * one more try, and is not handed to anyone else until the lease runs out.
+   * one more try, and is not handed to anyone else until the lease runs out. A verification's message comes
+   * with the verification's state (`OutboxLease.verification`).
    */
   claimOutbox(now: number, leaseMs: number, limit: number, leaseToken: string): Promise<OutboxLease[]>;
   /** Extends a lease still held; false when it was lost (expired and claimed again, replaced, or gone). */

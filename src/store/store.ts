@@ -2,7 +2,7 @@ import type { AppSettings } from '../core/settings.js';
 import type { CheckOutcome, DeliveryStatus, VerificationRecord, ResendPolicy } from '../core/verification.js';
 import type { OutboxMessage, OutboxStore } from './outbox.js';
 
-export type { OutboxLease, OutboxMessage, OutboxStore } from './outbox.js';
+export type { OutboxLease, OutboxMessage, OutboxStore, OutboxVerificationState } from './outbox.js';
 
 /**
  * The one storage contract. `sqlite/` and `redis/` implement it; `test/store/contract.ts` runs the same

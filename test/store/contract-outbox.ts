@@ -147,8 +147,69 @@ export function outboxContract(fixture: () => Fixture): void {
       assert.equal(lease?.reference, reference);
       assert.equal(lease?.payload, 'tw-payload');
       assert.equal(lease?.appId, app.id);
+      assert.equal(lease?.verification, undefined, 'no verification state for a reference that is no verification');
       assert.equal(await store.completeOutbox(lease!), true);
       assert.equal(await store.completeOutbox(lease!), false, 'completing twice finds nothing');
+    });
+
+    it("a claim reports the verification's stored status and sends: pending, canceled, failed", async () => {
+      const { store, verification } = fixture();
+      await sweep(store);
+      const pending = verification({ createdAt: T });
+      const canceled = verification({ createdAt: T });
+      const failed = verification({ createdAt: T });
+      for (const v of [pending, canceled, failed]) await store.createVerification(v, T, message(v));
+      assert.equal((await store.cancelVerification(canceled.appId, canceled.id, T + 1))?.ok, true);
+      await store.recordDelivery(failed.appId, failed.id, { status: 'failed', failureReason: 'every provider refused', failVerification: true, send: 1 }, T + 2);
+
+      const leases = await store.claimOutbox(T + 10, LEASE, 10, 'a');
+      const state = (v: VerificationRecord) => mine(leases, v.id)[0]?.verification;
+      assert.deepEqual(state(pending), { status: 'pending', sends: 1 });
+      assert.deepEqual(state(canceled), { status: 'canceled', sends: 1 });
+      assert.deepEqual(state(failed), { status: 'failed', sends: 1 });
+      await Promise.all(leases.map((lease) => store.completeOutbox(lease)));
+    });
+
+    it("a claim reports a resent verification's new sends, also while the message waiting is the older send's", async () => {
+      const { store, verification } = fixture();
+      await sweep(store);
+      const v = verification({ createdAt: T });
+      await store.createVerification(v, T, message(v));
+      const policy = { maxSends: 5, cooldownMs: 30_000, ttlMs: 600_000 };
+      // Resent without a message: the first send's message still waits, its verification is on send 2.
+      assert.equal((await store.resendVerification(v.appId, v.id, { codeHash: 'hash-2', codeKid: 'k1' }, policy, T + 31_000))?.ok, true);
+      const [older] = mine(await store.claimOutbox(T + 40_000, LEASE, 10, 'a'), v.id);
+      assert.equal(older?.send, 1);
+      assert.deepEqual(older?.verification, { status: 'pending', sends: 2 });
+      assert.equal(await store.completeOutbox(older!), true);
+
+      const m3 = message(v, { id: newId('msg', T + 62_000), dueAt: T + 62_000, expiresAt: T + 62_000 + 600_000 });
+      assert.equal((await store.resendVerification(v.appId, v.id, { codeHash: 'hash-3', codeKid: 'k1' }, policy, T + 62_000, m3))?.ok, true);
+      const [current] = mine(await store.claimOutbox(T + 62_000, LEASE, 10, 'b'), v.id);
+      assert.equal(current?.id, m3.id);
+      assert.equal(current?.send, 3);
+      assert.deepEqual(current?.verification, { status: 'pending', sends: 3 });
+      assert.equal(await store.completeOutbox(current!), true);
+    });
+
+    it("a claim reports null for a verification reference with no such verification of the message's app", async () => {
+      const { store, app, verification } = fixture();
+      await sweep(store);
+      // Never created; created, but the message names another app; a `ve_` reference that is no well-formed id.
+      const ghost = verification({ createdAt: T });
+      const elsewhere = verification({ createdAt: T });
+      await store.createVerification(elsewhere, T);
+      const messages = [
+        message(ghost),
+        message(elsewhere, { appId: newId('app', T) }),
+        { id: newId('msg', T), appId: app.id, reference: 've_not-a-verification-id', payload: 'x', send: 1, dueAt: T, expiresAt: T + 600_000 },
+      ];
+      for (const m of messages) await store.enqueueOutbox(m, T);
+
+      const leases = await store.claimOutbox(T + 10, LEASE, 10, 'a');
+      assert.deepEqual(leases.map((lease) => lease.reference).sort(), messages.map((m) => m.reference).sort());
+      for (const lease of leases) assert.equal(lease.verification, null, lease.reference);
+      await Promise.all(leases.map((lease) => store.completeOutbox(lease)));
     });
 
     it('claims oldest first, at most `limit`, and leases each message to one claimer under concurrency', async () => {

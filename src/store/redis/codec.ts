@@ -2,7 +2,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { timeOfId } from '../../core/ids.js';
 import { settingsFromStored } from '../../core/settings.js';
 import type { VerificationRecord } from '../../core/verification.js';
-import type { ApiKeyRecord, AppRecord, AuditEntry, NewAuditEntry, QueuedEvent } from '../store.js';
+import type { ApiKeyRecord, AppRecord, AuditEntry, NewAuditEntry, OutboxVerificationState, QueuedEvent } from '../store.js';
 
 /**
  * Verification records ⇄ Redis hash fields, written to keep the hash a small listpack (Redis' compact encoding
@@ -216,6 +216,19 @@ export function verificationFromHash(id: string, hash: Record<string, string>, a
     deliveryProvider: optional('p'),
     providerMessageId: optional('pm'),
     failureReason: optional('fr'),
+  };
+}
+
+/**
+ * A verification's status and sends from its `a`, `s` and `c` fields (HMGET order; null for a missing field),
+ * decoded as `verificationFromHash` decodes them: null when the hash is missing or belongs to another app.
+ */
+export function verificationStateFromFields(fields: unknown, appId: string): OutboxVerificationState | null {
+  const [a, s, c] = Array.isArray(fields) ? (fields as (string | number | null)[]) : [];
+  if (a === undefined || a === null || String(a) !== appDigest(appId)) return null;
+  return {
+    status: (s === undefined || s === null ? IMPLIED.status : String(s)) as VerificationRecord['status'],
+    sends: c === undefined || c === null ? IMPLIED.sends : Number(c),
   };
 }
 

@@ -1,4 +1,4 @@
-import { routingTag, routingTagOfVerificationId, timeOfId } from '../../core/ids.js';
+import { isVerificationId, routingTag, routingTagOfVerificationId, timeOfId } from '../../core/ids.js';
 import { slidingResult } from '../../core/sliding-window.js';
 import type { ResendPolicy, VerificationRecord } from '../../core/verification.js';
 import { invalid, OtpdError } from '../../errors.js';
@@ -38,6 +38,7 @@ import {
   packCode,
   pairsToObject,
   verificationFromHash,
+  verificationStateFromFields,
   verificationToFields,
 } from './codec.js';
 import { globLiteral, groupOf, RedisKeys } from './keys.js';
@@ -478,7 +479,8 @@ export class RedisStore implements Store {
   }
 
   /**
-   * Leases due index entries in the `{outbox}` slot, then reads each message from its own slot. An entry
+   * Leases due index entries in the `{outbox}` slot, then reads each message from its own slot, a
+   * verification's message together with the verification's state (same slot, one script). An entry
    * whose message is missing or is an older one than the stored message was replaced (resend) or never
    * written (crash between index and create): it is dropped, or deferred briefly while its create may still
    * be on the way.
@@ -491,7 +493,18 @@ export class RedisStore implements Store {
         const bar = member.indexOf('|');
         const reference = member.slice(0, bar);
         const id = member.slice(bar + 1);
-        const entry: Record<string, string | undefined> = await this.redis.guard(() => this.redis.commands.hgetall(this.keys.outboxEntry(reference)));
+        const messageKey = this.keys.outboxEntry(reference);
+        // A malformed `ve_` reference has no verification key: no such verification can exist.
+        const verificationKey = isVerificationId(reference) ? this.keys.verification(reference) : undefined;
+        let entry: Record<string, string | undefined>;
+        let verification: unknown;
+        if (verificationKey === undefined) {
+          entry = await this.redis.guard(() => this.redis.commands.hgetall(messageKey));
+        } else {
+          const [fields, state] = (await this.redis.run(S.OUTBOX_READ_WITH_VERIFICATION, [messageKey, verificationKey], [])) as [unknown, unknown];
+          entry = pairsToObject(fields);
+          verification = state;
+        }
         const lease: OutboxLease = {
           id,
           appId: entry.a ?? '',
@@ -505,11 +518,14 @@ export class RedisStore implements Store {
           leaseToken,
           leaseUntil,
         };
-        if (entry.i === id) return lease;
-        const replaced = entry.i !== undefined && entry.i > id;
-        if (!replaced && now - timeOfId(id) < OUTBOX_ORPHAN_GRACE_MS) await this.fenced(lease, 'defer', now + OUTBOX_DEFER_MS);
-        else await this.fenced(lease, 'complete', 0);
-        return undefined;
+        if (entry.i !== id) {
+          const replaced = entry.i !== undefined && entry.i > id;
+          if (!replaced && now - timeOfId(id) < OUTBOX_ORPHAN_GRACE_MS) await this.fenced(lease, 'defer', now + OUTBOX_DEFER_MS);
+          else await this.fenced(lease, 'complete', 0);
+          return undefined;
+        }
+        if (isVerificationId(reference)) lease.verification = verificationKey === undefined ? null : verificationStateFromFields(verification, lease.appId);
+        return lease;
       }),
     );
     return claimed.filter((lease): lease is OutboxLease => lease !== undefined);

@@ -863,6 +863,25 @@ return { leaseEnd, out }
 };
 
 /**
+ * Read a claimed verification's message together with the verification's ownership, status and sends (the
+ * sender skips a message whose verification is no longer waiting for it), in one step: both keys carry the
+ * verification's group as hash tag (keys.ts), so they share a slot. Read-only.
+ *
+ * KEYS: 1 message key, 2 verification key. Returns { HGETALL of the message, { a, s, c } } (nil for a
+ * missing field; codec.ts `verificationStateFromFields` reads a missing `s` or `c` as its default).
+ */
+export const OUTBOX_READ_WITH_VERIFICATION: ScriptDefinition = {
+  name: 'otpdOutboxReadWithVerification',
+  numberOfKeys: 2,
+  readOnly: true,
+  lua:
+    READS +
+    `
+return { redis.call('HGETALL', KEYS[1]), redis.call('HMGET', KEYS[2], 'a', 's', 'c') }
+`,
+};
+
+/**
  * What a lease holder may do, while the member's score is still its lease end (ARGV 2): 'renew' or
  * 'reschedule' (with an error) moves the score to ARGV 4; 'defer' does too without counting the try;
  * 'complete' removes the member.
@@ -943,6 +962,7 @@ export const SCRIPTS: readonly ScriptDefinition[] = [
   OUTBOX_INDEX,
   OUTBOX_PUT,
   OUTBOX_CLAIM,
+  OUTBOX_READ_WITH_VERIFICATION,
   OUTBOX_FENCED,
   OUTBOX_DELETE_ENTRY,
 ];

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database, { type Database as Db } from 'better-sqlite3';
 import { constantTimeEqual } from '../../core/codes.js';
-import { newId } from '../../core/ids.js';
+import { isVerificationId, newId } from '../../core/ids.js';
 import { decideSliding, windowStartOf } from '../../core/sliding-window.js';
 import { settingsFromStored } from '../../core/settings.js';
 import {
@@ -153,8 +153,23 @@ const VERIFICATION_COLUMNS =
 
 const OUTBOX_COLUMNS = 'reference, id, app_id, payload, send, due_at, expires_at, tries, last_error';
 
-/** An outbox row in raw mode: the columns of OUTBOX_COLUMNS, in order. */
-type OutboxRow = [reference: string, id: string, appId: string, payload: string, send: number, dueAt: number, expiresAt: number, tries: number, lastError: string | null];
+/**
+ * A due outbox row in raw mode: the columns of OUTBOX_COLUMNS, in order, then the status and sends of the
+ * verification whose id is the reference and whose app is the message's (both null when there is none).
+ */
+type DueOutboxRow = [
+  reference: string,
+  id: string,
+  appId: string,
+  payload: string,
+  send: number,
+  dueAt: number,
+  expiresAt: number,
+  tries: number,
+  lastError: string | null,
+  status: string | null,
+  sends: number | null,
+];
 
 /** Every statement, prepared once. */
 function prepare(db: Db) {
@@ -251,7 +266,15 @@ function prepare(db: Db) {
       'INSERT OR REPLACE INTO outbox (reference, id, app_id, payload, send, due_at, expires_at, tries, last_error, lease_token) VALUES (?, ?, ?, ?, ?, ?, ?, 0, NULL, NULL)',
     ),
     anyDueOutbox: db.prepare<[number], { reference: string }>('SELECT reference FROM outbox WHERE due_at <= ? LIMIT 1'),
-    dueOutbox: db.prepare<[number, number], OutboxRow>(`SELECT ${OUTBOX_COLUMNS} FROM outbox WHERE due_at <= ? ORDER BY due_at LIMIT ?`).raw(true),
+    // The verification is joined on (id, app_id) as `getVerification` reads it; a LEFT JOIN keeps the outbox
+    // the outer loop (its due index), one primary-key lookup per row.
+    dueOutbox: db
+      .prepare<[number, number], DueOutboxRow>(
+        `SELECT ${OUTBOX_COLUMNS.split(', ').map((column) => 'o.' + column).join(', ')}, v.status, v.sends
+           FROM outbox o LEFT JOIN verifications v ON v.id = o.reference AND v.app_id = o.app_id
+          WHERE o.due_at <= ? ORDER BY o.due_at LIMIT ?`,
+      )
+      .raw(true),
     leaseOutbox: db.prepare('UPDATE outbox SET due_at = ?, lease_token = ?, tries = tries + 1 WHERE reference = ?'),
     renewOutbox: db.prepare('UPDATE outbox SET due_at = ? WHERE reference = ? AND id = ? AND lease_token = ?'),
     rescheduleOutbox: db.prepare('UPDATE outbox SET due_at = ?, last_error = ?, lease_token = NULL WHERE reference = ? AND id = ? AND lease_token = ?'),
@@ -818,14 +841,17 @@ export class SqliteStore implements Store {
    * Every process polls several times a second, so an idle poll is a plain read (no write lock, no
    * transaction); only when something is due does it take the write lock, and the lease (due_at moved to
    * the lease's end) is decided inside that one transaction, so two processes never lease one message.
+   * The verification's state is read in that same statement, so it is the one at the moment of the lease.
    */
   async claimOutbox(now: number, leaseMs: number, limit: number, leaseToken: string): Promise<OutboxLease[]> {
     const any = await this.read(() => this.statements.anyDueOutbox.get(now));
     if (!any) return [];
     return this.write(() =>
-      this.statements.dueOutbox.all(now, limit).map(([reference, id, appId, payload, send, dueAt, expiresAt, tries, lastError]): OutboxLease => {
+      this.statements.dueOutbox.all(now, limit).map(([reference, id, appId, payload, send, dueAt, expiresAt, tries, lastError, status, sends]): OutboxLease => {
         this.statements.leaseOutbox.run(now + leaseMs, leaseToken, reference);
-        return { id, appId, reference, payload, send, dueAt, expiresAt, tries: tries + 1, lastError, leaseToken, leaseUntil: now + leaseMs };
+        const lease: OutboxLease = { id, appId, reference, payload, send, dueAt, expiresAt, tries: tries + 1, lastError, leaseToken, leaseUntil: now + leaseMs };
+        if (isVerificationId(reference)) lease.verification = status === null ? null : { status: status as VerificationRecord['status'], sends: sends! };
+        return lease;
       }),
     );
   }
