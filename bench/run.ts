@@ -127,7 +127,9 @@ async function record(id: string, scenario: string, peer: Row['peer'], server: S
   const text = note?.();
   rows.push({ id, scenario, peer, measurement, ...(text ? { note: text } : {}), ...(storeCalls ? { storeCalls } : {}) });
   const totalCalls = storeCalls && Object.values(storeCalls).reduce((a, b) => a + b, 0);
-  log(`    ${Math.round(measurement.rps)} req/s, p99 ${measurement.p99} ms, ${Math.round(measurement.cpuMicrosPerRequest)} µs CPU/req, errors ${measurement.errors}${totalCalls === undefined ? '' : `, ${totalCalls.toFixed(1)} store calls/req`}${text ? ` (${text})` : ''}`);
+  log(
+    `    ${Math.round(measurement.rps)} req/s, p99 ${measurement.p99} ms, ${Math.round(measurement.cpuMicrosPerRequest)} µs CPU/req, errors ${measurement.errors}${totalCalls === undefined ? '' : `, ${totalCalls.toFixed(1)} store calls/req`}, ${measurement.involuntarySwitchesPerRequest.toFixed(2)} preemptions/req${text ? ` (${text})` : ''}`,
+  );
 }
 
 /** Requests one pool must cover: the measured run and its warm-up at `rate`, with a margin. */
@@ -426,7 +428,7 @@ function targets(): Target[] {
       detail:
         growth === undefined
           ? 'not measured'
-          : `${growth.toFixed(2)}× (${Math.round(two!.cpuMicrosPerRequest)} vs ${Math.round(one!.cpuMicrosPerRequest)} µs; target ≤ 1.2×); store calls per request ${storeCallsOf(`${scenario}@redis-2w`)?.toFixed(2) ?? '?'} vs ${storeCallsOf(`${scenario}@redis`)?.toFixed(2) ?? '?'}`,
+          : `${growth.toFixed(2)}× (${Math.round(two!.cpuMicrosPerRequest)} vs ${Math.round(one!.cpuMicrosPerRequest)} µs; target ≤ 1.2×); store calls per request ${storeCallsOf(`${scenario}@redis-2w`)?.toFixed(2) ?? '?'} vs ${storeCallsOf(`${scenario}@redis`)?.toFixed(2) ?? '?'}; preemptions per request ${two!.involuntarySwitchesPerRequest.toFixed(2)} vs ${one!.involuntarySwitchesPerRequest.toFixed(2)}, sleeps ${two!.voluntarySwitchesPerRequest.toFixed(2)} vs ${one!.voluntarySwitchesPerRequest.toFixed(2)}`,
     });
   }
   return out;

@@ -3,7 +3,7 @@
  * read from /proc before and after (src: bench/lib/processes.ts).
  */
 import autocannon, { type RequestSpec, type Result } from 'autocannon';
-import { cpuSince, cpuSnapshot } from './processes.js';
+import { contextSwitches, cpuSince, cpuSnapshot } from './processes.js';
 
 export interface LoadSpec {
   url: string;
@@ -33,6 +33,13 @@ export interface Measurement {
   /** Server CPU (user + system, all its processes) during the measured run. */
   cpuSeconds: number;
   cpuMicrosPerRequest: number;
+  /**
+   * Context switches of the server's threads per request in the same window: involuntary ones count how
+   * often the scheduler preempted otpd for another runnable process (the cores were oversubscribed);
+   * voluntary ones how often a thread went to sleep waiting (fewer requests shared each wake-up).
+   */
+  voluntarySwitchesPerRequest: number;
+  involuntarySwitchesPerRequest: number;
 }
 
 async function fire(spec: LoadSpec, seconds: number): Promise<Result> {
@@ -62,11 +69,13 @@ export async function measure(spec: LoadSpec, serverPid: number, around?: { befo
   if (spec.warmupSeconds > 0) await fire(spec, spec.warmupSeconds);
   await around?.before();
   const before = cpuSnapshot(serverPid);
+  const switchesBefore = contextSwitches(serverPid);
   const result = await fire(spec, spec.durationSeconds);
   // `after` waits until the work the requests left behind (otpd's outbox, audit batches) is done: that CPU
   // belongs to these requests too.
   await around?.after();
   const cpuSeconds = cpuSince(serverPid, before);
+  const switchesAfter = contextSwitches(serverPid);
   const statuses: Record<string, number> = {};
   let unexpected = 0;
   for (const [status, { count }] of Object.entries(result.statusCodeStats ?? {})) {
@@ -85,5 +94,8 @@ export async function measure(spec: LoadSpec, serverPid: number, around?: { befo
     statuses,
     cpuSeconds,
     cpuMicrosPerRequest: requests > 0 ? (cpuSeconds * 1e6) / requests : 0,
+    // A thread that ended during the window takes its count with it: never below zero.
+    voluntarySwitchesPerRequest: requests > 0 ? Math.max(0, switchesAfter.voluntary - switchesBefore.voluntary) / requests : 0,
+    involuntarySwitchesPerRequest: requests > 0 ? Math.max(0, switchesAfter.involuntary - switchesBefore.involuntary) / requests : 0,
   };
 }

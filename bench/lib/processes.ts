@@ -4,7 +4,7 @@
  * (the workers of `otpd serve --workers N`), before and after a measurement.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -63,6 +63,36 @@ export function cpuSnapshot(rootPid: number): Map<number, number> {
 export function cpuSince(rootPid: number, before: Map<number, number>): number {
   let total = 0;
   for (const [pid, seconds] of cpuSnapshot(rootPid)) total += seconds - (before.get(pid) ?? 0);
+  return total;
+}
+
+/** Context switches of every thread of a process tree, summed (/proc/PID/task/TID/status). */
+export interface ContextSwitches {
+  /** The thread gave up the CPU itself: it waited for I/O, a lock or a timer. */
+  voluntary: number;
+  /** The scheduler took the CPU away to run another runnable thread: cores were oversubscribed. */
+  involuntary: number;
+}
+
+export function contextSwitches(rootPid: number): ContextSwitches {
+  const total: ContextSwitches = { voluntary: 0, involuntary: 0 };
+  for (const pid of processTree(rootPid)) {
+    let threads: string[];
+    try {
+      threads = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue; // gone meanwhile
+    }
+    for (const tid of threads) {
+      try {
+        const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+        total.voluntary += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+        total.involuntary += Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+      } catch {
+        /* the thread ended meanwhile */
+      }
+    }
+  }
   return total;
 }
 
