@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { Keyring } from '../../src/core/keyring.js';
 import { base32Decode, totp } from '../../src/core/otp.js';
@@ -54,16 +54,13 @@ for (const backend of BACKENDS) {
     const dir = mkdtempSync(join(tmpdir(), 'otpd-rotation-'));
     let env: Record<string, string> = {};
     const opened: Store[] = [];
-    const made: Services[] = [];
     let now = Date.now();
 
     async function servicesWith(secrets: Record<string, string>): Promise<Services> {
       const config = loadConfig({ ...env, ...secrets });
       const store = await openStoreFor(config);
       opened.push(store);
-      const services = createServices({ config, store, keyring: keyringFrom(config), logger: createLogger('silent'), clock: () => now });
-      made.push(services);
-      return services;
+      return createServices({ config, store, keyring: keyringFrom(config), logger: createLogger('silent'), clock: () => now });
     }
 
     let encryptKey: string;
@@ -82,13 +79,6 @@ for (const backend of BACKENDS) {
       assert.equal((await old.factors.verify(created.app, factorId, totp(base32Decode(factorSecret)!, now, { algorithm: 'SHA1', digits: 6, period: 30 }), NO_REQUEST)).valid, true);
       await old.factors.issueRecoveryCodes(created.app, factorId);
       webhookSecret = (await old.events.webhookSecret(created.app)).secret;
-    });
-    // Audit entries recorded so far (by before() or an earlier test) are written before a test starts. On SQLite every services object
-    // here has its own connection to one file in this one process: a connection that opens a write while
-    // another one's group commit waits for the event loop blocks that very loop (busy_timeout), so writes
-    // of two connections must not overlap.
-    beforeEach(async () => {
-      for (const services of made) await services.audit.flush();
     });
     after(async () => {
       for (const store of opened) await store.close();

@@ -7,6 +7,15 @@ interface Waiter {
 }
 
 /**
+ * The group commits of this process, by database file. Two connections of one process to one file must not
+ * hold write transactions across a turn at once: a connection that begins a write while another one's
+ * transaction waits for its commit on `setImmediate` would wait (busy_timeout, synchronously) for a commit
+ * that needs this very event loop, and fail after 5 s with SQLITE_BUSY. Tests and embedders open several
+ * stores on one file; the server opens one. Other processes (`--workers`) commit on their own loops.
+ */
+const groupsByFile = new Map<string, Set<GroupCommit>>();
+
+/**
  * Group commit (decisions 21): every write of one event-loop turn runs inside one IMMEDIATE transaction
  * that commits on the next `setImmediate`. A write's promise resolves only after COMMIT, so an HTTP reply
  * is never sent for data a crash could still lose, and one fsync is shared by every request of the turn.
@@ -31,7 +40,15 @@ export class GroupCommit {
   private readonly beginRead: Statement;
   private readonly commitStatement: Statement;
 
+  /** The other group commits of this process on the same file (none for an in-memory database). */
+  private readonly siblings: Set<GroupCommit> | undefined;
+
   constructor(private readonly db: Database) {
+    if (!db.memory) {
+      this.siblings = groupsByFile.get(db.name) ?? new Set();
+      this.siblings.add(this);
+      groupsByFile.set(db.name, this.siblings);
+    }
     this.begin = db.prepare('BEGIN IMMEDIATE');
     this.beginRead = db.prepare('BEGIN DEFERRED');
     this.commitStatement = db.prepare('COMMIT');
@@ -48,9 +65,16 @@ export class GroupCommit {
   run<T>(work: () => T, single = false): Promise<T> {
     if (!this.open) {
       this.endRead();
+      // Another connection of this process with a write pending commits it now rather than at its turn's
+      // end (groupsByFile): its statements have all run, only their COMMIT was waiting.
+      if (this.siblings) for (const sibling of this.siblings) if (sibling !== this && sibling.open) sibling.commit();
       // IMMEDIATE takes the write lock now, so reads inside `work` and the write that follows them are one
       // atomic step even with other processes on the same file (busy_timeout makes them wait their turn).
-      this.begin.run();
+      try {
+        this.begin.run();
+      } catch (error) {
+        return Promise.reject(new OtpdError('STORE_UNAVAILABLE', 'the database is busy: another process held its write lock too long', { cause: error }));
+      }
       this.open = true;
       setImmediate(() => this.commit());
     }
@@ -99,6 +123,9 @@ export class GroupCommit {
   }
 
   private commit(): void {
+    // Already committed: by `flush`, or early for a sibling's write (a new transaction of this turn, if any,
+    // is then committed by this call instead, which only resolves its waiters sooner).
+    if (!this.open) return;
     const waiters = this.waiters;
     this.waiters = [];
     this.open = false;
@@ -121,5 +148,13 @@ export class GroupCommit {
   flush(): void {
     this.endRead();
     if (this.open) this.commit();
+  }
+
+  /** Commits what is pending and forgets this connection (before it closes). */
+  close(): void {
+    this.flush();
+    if (!this.siblings) return;
+    this.siblings.delete(this);
+    if (this.siblings.size === 0) groupsByFile.delete(this.db.name);
   }
 }

@@ -391,7 +391,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
-    this.group.flush();
+    this.group.close();
     this.db.close();
   }
 
