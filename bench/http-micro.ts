@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import Fastify, { type FastifyInstance, type InjectOptions } from 'fastify';
 import { loadConfig } from '../src/config.js';
 import { startServer } from '../src/server.js';
-import { deleteRedisPrefix, REDIS_URL } from './lib/otpd.js';
+import { deleteRedisPrefix, inBatches, REDIS_URL } from './lib/otpd.js';
 
 const profile = process.argv.includes('--cpu-prof');
 const [what = 'all', countText = '20000', storeKind = 'sqlite'] = process.argv.slice(2).filter((arg) => arg !== '--cpu-prof');
@@ -27,6 +27,7 @@ const usage = (problem: string): never => {
 if (!['create', 'check-wrong', 'check-right', 'all'].includes(what)) usage(`unknown use case "${what}"`);
 if (!Number.isInteger(count) || count < 100 || count > 1_000_000) usage('N must be an integer from 100 to 1,000,000');
 if (storeKind !== 'sqlite' && storeKind !== 'redis') usage(`unknown store "${storeKind}"`);
+/** Requests sent together, like the requests of one event-loop turn. */
 const BATCH = 50;
 const dir = mkdtempSync(join(tmpdir(), 'otpd-http-micro-'));
 const env: NodeJS.ProcessEnv = { OTPD_SECRET: randomBytes(32).toString('base64url'), OTPD_DATABASE: join(dir, 'otpd.db'), OTPD_HOST: '127.0.0.1', OTPD_PORT: '0' };
@@ -41,12 +42,6 @@ const destination = (): string => `+1555${String(next++).padStart(7, '0')}`;
 const echo = Fastify();
 echo.post('/echo', async (request) => request.body);
 await echo.ready();
-
-async function inBatches<T>(n: number, one: (i: number) => Promise<T>): Promise<T[]> {
-  const out: T[] = [];
-  for (let start = 0; start < n; start += BATCH) out.push(...(await Promise.all(Array.from({ length: Math.min(BATCH, n - start) }, (_, k) => one(start + k)))));
-  return out;
-}
 
 async function settle(): Promise<void> {
   await services.drain();
@@ -69,7 +64,7 @@ async function measure(app: FastifyInstance, n: number, status: number, one: (i:
   await inBatches(n, async (i) => {
     const response = await app.inject(one(i));
     if (response.statusCode !== status) throw new Error(`expected ${status}, got ${response.statusCode}: ${response.body}`);
-  });
+  }, BATCH);
   await settle();
   const used = process.cpuUsage(before);
   if (session) {
@@ -87,8 +82,8 @@ const echoRequest = () => ({ method: 'POST' as const, url: '/echo', headers: { '
 const createRequest = () => ({ method: 'POST' as const, url: '/v1/verifications', headers, payload: JSON.stringify({ to: destination(), channel: 'sms' }) });
 
 // Warm-up: JIT, the database's first pages, the app and key caches.
-await inBatches(2000, () => echo.inject(echoRequest()));
-await inBatches(2000, () => server.app.inject(createRequest()));
+await inBatches(2000, () => echo.inject(echoRequest()), BATCH);
+await inBatches(2000, () => server.app.inject(createRequest()), BATCH);
 await settle();
 
 const echoMicros = async (): Promise<number> => measure(echo, count, 200, echoRequest);
@@ -98,7 +93,7 @@ if (what === 'create' || what === 'all') {
 }
 if (what === 'check-wrong' || what === 'check-right' || what === 'all') {
   const context = { keyId: 'micro-setup' };
-  const pool = await inBatches(count, () => services.verifications.createRevealingCode(created.app, { to: destination(), maxAttempts: 20 }, context));
+  const pool = await inBatches(count, () => services.verifications.createRevealingCode(created.app, { to: destination(), maxAttempts: 20 }, context), BATCH);
   await settle();
   const check = (i: number, right: boolean) => {
     const { verification, code } = pool[i]!;

@@ -52,10 +52,11 @@ export class Destinations {
   }
 }
 
-async function inBatches<T>(count: number, make: (index: number) => Promise<T>): Promise<T[]> {
+/** `count` calls of `make`, `concurrency` at a time (a batch waits for the one before it). */
+export async function inBatches<T>(count: number, make: (index: number) => Promise<T>, concurrency = SETUP_CONCURRENCY): Promise<T[]> {
   const out: T[] = [];
-  for (let start = 0; start < count; start += SETUP_CONCURRENCY) {
-    const size = Math.min(SETUP_CONCURRENCY, count - start);
+  for (let start = 0; start < count; start += concurrency) {
+    const size = Math.min(concurrency, count - start);
     out.push(...(await Promise.all(Array.from({ length: size }, (_, i) => make(start + i)))));
   }
   return out;

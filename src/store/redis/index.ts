@@ -494,8 +494,9 @@ export class RedisStore implements Store {
         const reference = member.slice(0, bar);
         const id = member.slice(bar + 1);
         const messageKey = this.keys.outboxEntry(reference);
+        const ofVerification = isVerificationId(reference);
         // A malformed `ve_` reference has no verification key: no such verification can exist.
-        const verificationKey = isVerificationId(reference) ? this.keys.verification(reference) : undefined;
+        const verificationKey = ofVerification ? this.keys.verification(reference) : undefined;
         let entry: Record<string, string | undefined>;
         let verification: unknown;
         if (verificationKey === undefined) {
@@ -524,7 +525,7 @@ export class RedisStore implements Store {
           else await this.fenced(lease, 'complete', 0);
           return undefined;
         }
-        if (isVerificationId(reference)) lease.verification = verificationKey === undefined ? null : verificationStateFromFields(verification, lease.appId);
+        if (ofVerification) lease.verification = verificationKey === undefined ? null : verificationStateFromFields(verification, lease.appId);
         return lease;
       }),
     );

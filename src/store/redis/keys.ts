@@ -136,9 +136,9 @@ export class RedisKeys {
 
   /**
    * A waiting message lives in its verification's slot, so creating or resending a verification writes it
-   * in the same script, and a claim reads it together with the verification's state in one script. The due index needs one fixed slot; it is written first (OUTBOX_INDEX), so a crash
-   * between the two leaves an index entry without a message (dropped by the claimer), never a message
-   * nobody will find.
+   * in the same script, and a claim reads it together with the verification's state in one script. The due
+   * index needs one fixed slot; it is written first (OUTBOX_INDEX), so a crash between the two leaves an
+   * index entry without a message (dropped by the claimer), never a message nobody will find.
    */
   outboxStem(group: string): string {
     return `${this.prefix}o:{${group}}:`;

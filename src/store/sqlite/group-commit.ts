@@ -147,7 +147,7 @@ export class GroupCommit {
   /** Commits what is pending now (used before close). */
   flush(): void {
     this.endRead();
-    if (this.open) this.commit();
+    this.commit();
   }
 
   /** Commits what is pending and forgets this connection (before it closes). */
