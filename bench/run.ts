@@ -128,7 +128,7 @@ async function record(id: string, scenario: string, peer: Row['peer'], server: S
   rows.push({ id, scenario, peer, measurement, ...(text ? { note: text } : {}), ...(storeCalls ? { storeCalls } : {}) });
   const totalCalls = storeCalls && Object.values(storeCalls).reduce((a, b) => a + b, 0);
   log(
-    `    ${Math.round(measurement.rps)} req/s, p99 ${measurement.p99} ms, ${Math.round(measurement.cpuMicrosPerRequest)} µs CPU/req, errors ${measurement.errors}${totalCalls === undefined ? '' : `, ${totalCalls.toFixed(1)} store calls/req`}, ${measurement.involuntarySwitchesPerRequest.toFixed(2)} preemptions/req${text ? ` (${text})` : ''}`,
+    `    ${Math.round(measurement.rps)} req/s, p99 ${measurement.p99} ms, ${Math.round(measurement.cpuMicrosPerRequest)} µs CPU/req (${Math.round(measurement.loopCpuMicrosPerRequest)} on the event loop), errors ${measurement.errors}${totalCalls === undefined ? '' : `, ${totalCalls.toFixed(1)} store calls/req`}, ${measurement.involuntarySwitchesPerRequest.toFixed(2)} preemptions/req${text ? ` (${text})` : ''}`,
   );
 }
 
@@ -436,12 +436,12 @@ function targets(): Target[] {
 
 function table(): string {
   const echoRow = find('echo');
-  const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'CPU µs/req', '× echo', '× peer'];
+  const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'CPU µs/req', 'loop µs/req', '× echo', '× peer'];
   const lines = rows.map((row) => {
     const m = row.measurement;
     const peerRow = row.peer === 'send' ? find('peer-send') : row.peer === 'verify' ? find('peer-verify') : undefined;
     const x = (value: number | undefined) => (value === undefined ? '–' : value.toFixed(2));
-    return [row.scenario + (row.note ? ' *' : ''), Math.round(m.rps).toString(), String(m.p50), String(m.p99), String(m.errors), Math.round(m.cpuMicrosPerRequest).toString(), row.id === 'echo' ? '1.00' : x(ratio(m, echoRow)), x(ratio(m, peerRow))];
+    return [row.scenario + (row.note ? ' *' : ''), Math.round(m.rps).toString(), String(m.p50), String(m.p99), String(m.errors), Math.round(m.cpuMicrosPerRequest).toString(), Math.round(m.loopCpuMicrosPerRequest).toString(), row.id === 'echo' ? '1.00' : x(ratio(m, echoRow)), x(ratio(m, peerRow))];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((line) => line[i]!.length)));
   const format = (cells: string[]) => '| ' + cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join(' | ') + ' |';

@@ -34,6 +34,12 @@ export interface Measurement {
   cpuSeconds: number;
   cpuMicrosPerRequest: number;
   /**
+   * The part of it spent on the servers' event-loop threads (summed over processes). One process serves
+   * at most 1 s of loop time per second, so this bounds its throughput where the machine has a core to
+   * spare; work otpd hands to libuv's thread pool (receipt signatures) is in cpuMicrosPerRequest only.
+   */
+  loopCpuMicrosPerRequest: number;
+  /**
    * Context switches of the server's threads per request in the same window: involuntary ones count how
    * often the scheduler preempted otpd for another runnable process (the cores were oversubscribed);
    * voluntary ones how often a thread went to sleep waiting (fewer requests shared each wake-up).
@@ -69,12 +75,14 @@ export async function measure(spec: LoadSpec, serverPid: number, around?: { befo
   if (spec.warmupSeconds > 0) await fire(spec, spec.warmupSeconds);
   await around?.before();
   const before = cpuSnapshot(serverPid);
+  const loopBefore = cpuSnapshot(serverPid, true);
   const switchesBefore = contextSwitches(serverPid);
   const result = await fire(spec, spec.durationSeconds);
   // `after` waits until the work the requests left behind (otpd's outbox, audit batches) is done: that CPU
   // belongs to these requests too.
   await around?.after();
   const cpuSeconds = cpuSince(serverPid, before);
+  const loopCpuSeconds = cpuSince(serverPid, loopBefore, true);
   const switchesAfter = contextSwitches(serverPid);
   const statuses: Record<string, number> = {};
   let unexpected = 0;
@@ -94,6 +102,7 @@ export async function measure(spec: LoadSpec, serverPid: number, around?: { befo
     statuses,
     cpuSeconds,
     cpuMicrosPerRequest: requests > 0 ? (cpuSeconds * 1e6) / requests : 0,
+    loopCpuMicrosPerRequest: requests > 0 ? (loopCpuSeconds * 1e6) / requests : 0,
     // A thread that ended during the window takes its count with it: never below zero.
     voluntarySwitchesPerRequest: requests > 0 ? Math.max(0, switchesAfter.voluntary - switchesBefore.voluntary) / requests : 0,
     involuntarySwitchesPerRequest: requests > 0 ? Math.max(0, switchesAfter.involuntary - switchesBefore.involuntary) / requests : 0,

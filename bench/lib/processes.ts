@@ -41,10 +41,14 @@ export function processTree(pid: number): number[] {
   return out;
 }
 
-/** utime + stime of one process in seconds (0 once it is gone). */
-function cpuSecondsOf(pid: number): number {
+/**
+ * utime + stime in seconds (0 once it is gone) of one process, or with `loopOnly` of its main thread
+ * alone (/proc/PID/task/PID/stat), where node runs the event loop: libuv's thread pool (Ed25519
+ * receipts), V8's GC helpers and the SQLite/Redis client threads are left out.
+ */
+function cpuSecondsOf(pid: number, loopOnly: boolean): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(loopOnly ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8');
     // The command name may contain spaces: fields are counted after its closing parenthesis.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // After the name: state(3) ppid(4) ... utime is field 14 and stime field 15 of the whole line.
@@ -54,15 +58,15 @@ function cpuSecondsOf(pid: number): number {
   }
 }
 
-/** CPU seconds per pid of a process tree, to subtract a later snapshot from. */
-export function cpuSnapshot(rootPid: number): Map<number, number> {
-  return new Map(processTree(rootPid).map((pid) => [pid, cpuSecondsOf(pid)]));
+/** CPU seconds per pid of a process tree (with `loopOnly`, of each process's event-loop thread), to subtract a later snapshot from. */
+export function cpuSnapshot(rootPid: number, loopOnly = false): Map<number, number> {
+  return new Map(processTree(rootPid).map((pid) => [pid, cpuSecondsOf(pid, loopOnly)]));
 }
 
 /** CPU seconds the tree used since `before` (processes that appeared since count from zero). */
-export function cpuSince(rootPid: number, before: Map<number, number>): number {
+export function cpuSince(rootPid: number, before: Map<number, number>, loopOnly = false): number {
   let total = 0;
-  for (const [pid, seconds] of cpuSnapshot(rootPid)) total += seconds - (before.get(pid) ?? 0);
+  for (const [pid, seconds] of cpuSnapshot(rootPid, loopOnly)) total += seconds - (before.get(pid) ?? 0);
   return total;
 }
 

@@ -44,11 +44,42 @@ function headerSegment(kid: string, type: string): string {
   return header;
 }
 
+/**
+ * When to sign off the event loop. An Ed25519 signature is ~40–60 µs of CPU, more than a whole bare HTTP
+ * request, and a one-process server answers every request on its one event-loop thread. So a signature
+ * asked for while another is still being made, or after one was already made inline in this event-loop
+ * turn, goes to libuv's thread pool (node's `sign` with a callback) and a spare core makes it while the
+ * loop serves other requests: under load ~7 µs of the loop's time instead of ~46 (docs/performance.md). A lone signature is made inline, where the trip to a thread and back would only add
+ * latency (~70 µs) and CPU (thread wake-ups).
+ */
+let pooledInFlight = 0;
+let signedInlineThisTurn = false;
+const endTurn = (): void => {
+  signedInlineThisTurn = false;
+};
+
+function ed25519Sign(data: Buffer, privateKey: KeyObject): Promise<Buffer> {
+  if (pooledInFlight === 0 && !signedInlineThisTurn) {
+    signedInlineThisTurn = true;
+    setImmediate(endTurn);
+    // Ed25519 hashes internally: node's sign takes no digest algorithm for it (null).
+    return Promise.resolve(sign(null, data, privateKey));
+  }
+  pooledInFlight += 1;
+  return new Promise((resolve, reject) => {
+    sign(null, data, privateKey, (error, signature) => {
+      pooledInFlight -= 1;
+      if (error) reject(error);
+      else resolve(signature);
+    });
+  });
+}
+
 /** `header.payload.signature`, each base64url; `alg: EdDSA` and `kid` are set in the protected header. */
-export function signCompactJws(payload: object, privateKey: KeyObject, kid: string, type = 'JWT'): string {
+export async function signCompactJws(payload: object, privateKey: KeyObject, kid: string, type = 'JWT'): Promise<string> {
   const signingInput = `${headerSegment(kid, type)}.${segment(payload)}`;
-  // Ed25519 hashes internally: node's sign takes no digest algorithm for it (null).
-  return `${signingInput}.${sign(null, Buffer.from(signingInput, 'ascii'), privateKey).toString('base64url')}`;
+  const signature = await ed25519Sign(Buffer.from(signingInput, 'ascii'), privateKey);
+  return `${signingInput}.${signature.toString('base64url')}`;
 }
 
 /** The payload of a compact JWS whose EdDSA signature holds under `publicKey`; undefined otherwise. */

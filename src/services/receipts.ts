@@ -51,8 +51,8 @@ export class ReceiptsService {
     return pair;
   }
 
-  /** The receipt of an approved verification. */
-  issue(verification: VerificationRecord): string {
+  /** The receipt of an approved verification (signed off the event loop under load: src/core/jws.ts). */
+  issue(verification: VerificationRecord): Promise<string> {
     const kid = this.keyring.currentKid;
     const claims: ReceiptClaims = {
       sub: verification.id,

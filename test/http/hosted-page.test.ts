@@ -319,7 +319,12 @@ window.OTPGateway(${JSON.stringify(ns)}, ${JSON.stringify(id)}, function (namesp
       assert.equal(await tab.evaluate(() => (globalThis as unknown as { otpResult: unknown }).otpResult), null);
       await frame.locator('#otp').fill(sent.code);
       await frame.locator('#verify').click();
-      await tab.waitForFunction(() => (globalThis as unknown as { otpResult: unknown }).otpResult !== null, undefined, { timeout: 15_000 });
+      await tab.waitForFunction(() => (globalThis as unknown as { otpResult: unknown }).otpResult !== null, undefined, { timeout: 15_000 }).catch(async (error: unknown) => {
+        // Say what the dialog showed instead (this wait timed out once in CI under load, and never since).
+        const card = frame.locator('main');
+        const shown = { state: await card.getAttribute('data-state', { timeout: 2_000 }).catch(() => null), text: await card.innerText({ timeout: 2_000 }).catch(() => null) };
+        throw new Error(`the dialog posted no result; it shows ${JSON.stringify(shown)}`, { cause: error });
+      });
       assert.deepEqual(await tab.evaluate(() => (globalThis as unknown as { otpResult: unknown }).otpResult), { namespace: appName, id: sent.id });
       // The dialog closes itself shortly after.
       await tab.locator('#otpgateway-modal-wrap').waitFor({ state: 'detached', timeout: 15_000 });

@@ -48,21 +48,21 @@ describe('receipts service', () => {
     assert.notEqual(a.keys[0]!.x, c.keys[0]!.x);
   });
 
-  it('lists the current and the previous key during a rotation, so receipts signed before it still verify', () => {
+  it('lists the current and the previous key during a rotation, so receipts signed before it still verify', async () => {
     const before = new ReceiptsService(new Keyring(OLD_SECRET), Date.now);
-    const receipt = before.issue(approvedRecord());
+    const receipt = await before.issue(approvedRecord());
     const during = new ReceiptsService(new Keyring(NEW_SECRET, OLD_SECRET), Date.now);
     const jwks = during.jwks() as { keys: Jwk[] };
     assert.deepEqual(jwks.keys.map((k) => k.kid), [new Keyring(NEW_SECRET).currentKid, new Keyring(OLD_SECRET).currentKid]);
     assert.ok(verifyReceipt(receipt, jwks), 'an old receipt verifies with the rotation JWKS');
-    assert.ok(verifyReceipt(during.issue(approvedRecord()), jwks));
+    assert.ok(verifyReceipt(await during.issue(approvedRecord()), jwks));
     const afterwards = new ReceiptsService(new Keyring(NEW_SECRET), Date.now).jwks() as { keys: Jwk[] };
     assert.equal(verifyReceipt(receipt, afterwards), undefined, 'once the old secret is gone, so is its key');
   });
 
-  it('states the verification, app, hashed destination, channel and time; a changed claim breaks the signature', () => {
+  it('states the verification, app, hashed destination, channel and time; a changed claim breaks the signature', async () => {
     const service = new ReceiptsService(new Keyring(OLD_SECRET), () => 1_750_000_000_123);
-    const receipt = service.issue(approvedRecord({ to: 'Person@example.com', channel: 'email' }));
+    const receipt = await service.issue(approvedRecord({ to: 'Person@example.com', channel: 'email' }));
     const checked = verifyReceipt(receipt, service.jwks() as { keys: Jwk[] })!;
     assert.deepEqual(checked.header, { alg: 'EdDSA', kid: new Keyring(OLD_SECRET).currentKid, typ: 'JWT' });
     assert.deepEqual(checked.claims, {
@@ -77,6 +77,19 @@ describe('receipts service', () => {
     const forged = Buffer.from(JSON.stringify({ ...checked.claims, sub: 've_someone_else' })).toString('base64url');
     assert.equal(verifyReceipt(`${header}.${forged}.${signature}`, service.jwks() as { keys: Jwk[] }), undefined);
     assert.ok(payload);
+  });
+
+  it('signs receipts asked for together (all but the first on the thread pool) each over its own claims', async () => {
+    const service = new ReceiptsService(new Keyring(OLD_SECRET), Date.now);
+    const jwks = service.jwks() as { keys: Jwk[] };
+    const ids = Array.from({ length: 40 }, (_, i) => `ve_01j0000000abcd0000000000${String(i).padStart(2, '0')}`);
+    // Issued in one turn, so only the first is signed inline; then a second burst while the first is in flight.
+    const first = ids.slice(0, 20).map((id) => service.issue(approvedRecord({ id })));
+    const second = ids.slice(20).map((id) => service.issue(approvedRecord({ id })));
+    const receipts = await Promise.all([...first, ...second]);
+    assert.deepEqual(receipts.map((receipt) => verifyReceipt(receipt, jwks)?.claims.sub), ids);
+    // And alone again afterwards (inline).
+    assert.equal(verifyReceipt(await service.issue(approvedRecord({ id: ids[0]! })), jwks)?.claims.sub, ids[0]);
   });
 });
 

@@ -106,7 +106,7 @@ const CancelSchema = {
 const verifications: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   const service = services.verifications;
   // A valid check carries a signed receipt of the approval (docs/audit-and-events.md).
-  const checkResponse = (result: { verification: VerificationRecord; valid: boolean }) => checkView(result.verification, result.valid, result.valid ? services.receipts.issue(result.verification) : undefined);
+  const checkResponse = async (result: { verification: VerificationRecord; valid: boolean }) => checkView(result.verification, result.valid, result.valid ? await services.receipts.issue(result.verification) : undefined);
 
   app.post(
     '/verifications',
