@@ -43,8 +43,8 @@ export function processTree(pid: number): number[] {
 
 /**
  * utime + stime in seconds (0 once it is gone) of one process, or with `loopOnly` of its main thread
- * alone (/proc/PID/task/PID/stat), where node runs the event loop: libuv's thread pool (Ed25519
- * receipts), V8's GC helpers and the SQLite/Redis client threads are left out.
+ * alone (/proc/PID/task/PID/stat), where node runs the event loop and better-sqlite3's statements:
+ * libuv's thread pool (Ed25519 receipts) and V8's helper threads (parallel GC, compilation) are left out.
  */
 function cpuSecondsOf(pid: number, loopOnly: boolean): number {
   try {
