@@ -49,8 +49,9 @@ function headerSegment(kid: string, type: string): string {
  * request, and a one-process server answers every request on its one event-loop thread. So a signature
  * asked for while another is still being made, or after one was already made inline in this event-loop
  * turn, goes to libuv's thread pool (node's `sign` with a callback) and a spare core makes it while the
- * loop serves other requests: under load ~7 µs of the loop's time instead of ~46 (docs/performance.md). A lone signature is made inline, where the trip to a thread and back would only add
- * latency (~70 µs) and CPU (thread wake-ups).
+ * loop serves other requests: under load ~7 µs of the loop's time instead of ~46 (docs/performance.md).
+ * A lone signature is made inline, where the trip to a thread and back would only add latency (~70 µs)
+ * and CPU (thread wake-ups).
  */
 let pooledInFlight = 0;
 let signedInlineThisTurn = false;
