@@ -33,6 +33,11 @@ export interface OutboxOptions {
   pollIntervalMs: number;
   /** How long a claimed message is reserved for the process sending it. */
   leaseMs: number;
+  /**
+   * Provider calls one process makes at once. A provider answers in ~0.1–0.5 s, so this bounds what one
+   * process sends per second (128 in flight: ~250–1,300 messages/s); messages beyond it wait in the outbox.
+   */
+  concurrency: number;
   /** Tries per send before the verification's delivery is `failed`. */
   maxTries: number;
   /** First retry delay; each further one doubles, with full jitter, up to `retryMaxMs`. */
@@ -40,7 +45,7 @@ export interface OutboxOptions {
   retryMaxMs: number;
 }
 
-export const DEFAULT_OUTBOX_OPTIONS: OutboxOptions = { pollIntervalMs: 200, leaseMs: 60_000, maxTries: 5, retryBaseMs: 2_000, retryMaxMs: 300_000 };
+export const DEFAULT_OUTBOX_OPTIONS: OutboxOptions = { pollIntervalMs: 200, leaseMs: 60_000, concurrency: 128, maxTries: 5, retryBaseMs: 2_000, retryMaxMs: 300_000 };
 
 export interface FileApp {
   /** Setting values the file names, validated (routes included as smsRoute etc.). */
@@ -404,11 +409,12 @@ function checkSmsLength(templates: CustomTemplates, path: string, appName: strin
 
 function readOutbox(reader: Reader | undefined): OutboxOptions {
   if (!reader) return { ...DEFAULT_OUTBOX_OPTIONS };
-  reader.onlyKeys(['pollIntervalMs', 'leaseSeconds', 'maxTries', 'retryBaseSeconds', 'retryMaxSeconds']);
+  reader.onlyKeys(['pollIntervalMs', 'leaseSeconds', 'concurrency', 'maxTries', 'retryBaseSeconds', 'retryMaxSeconds']);
   const d = DEFAULT_OUTBOX_OPTIONS;
   const options: OutboxOptions = {
     pollIntervalMs: reader.integer('pollIntervalMs', d.pollIntervalMs, 20, 10_000),
     leaseMs: Math.round(reader.number('leaseSeconds', d.leaseMs / 1000, 1, 3_600) * 1000),
+    concurrency: reader.integer('concurrency', d.concurrency, 1, 10_000),
     maxTries: reader.integer('maxTries', d.maxTries, 1, 20),
     retryBaseMs: Math.round(reader.number('retryBaseSeconds', d.retryBaseMs / 1000, 0.01, 3_600) * 1000),
     retryMaxMs: Math.round(reader.number('retryMaxSeconds', d.retryMaxMs / 1000, 0.01, 86_400) * 1000),

@@ -2,13 +2,14 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { DEFAULT_OUTBOX_OPTIONS, type FileConfig } from '../config-file.js';
 import type { Channel } from '../core/destination.js';
-import { newId } from '../core/ids.js';
+import { isVerificationId, newId } from '../core/ids.js';
 import type { Keyring } from '../core/keyring.js';
+import { pooledRandomBytes } from '../core/random.js';
 import { OtpdError } from '../errors.js';
-import type { OutboxMessage, OutboxStore } from '../store/outbox.js';
+import type { OutboxLease, OutboxMessage, OutboxStore, OutboxVerificationState } from '../store/outbox.js';
 import type { Store } from '../store/store.js';
 import { OutboxWorker, type DeliveryState, type OutboxHooks } from './outbox-worker.js';
-import { sealPayload } from './outbox-payload.js';
+import { sealPayload, type OutboxPayload } from './outbox-payload.js';
 import { CallbackAuthError, type CallbackRequest } from './provider.js';
 import { buildRegistry, type ProviderRegistry } from './registry.js';
 
@@ -25,6 +26,16 @@ export interface QueuedSend {
   /** The verification's `sends` for this message (1 for the first). */
   send: number;
   expiresAt: number;
+}
+
+/**
+ * A message ready to be written (`message`, sealed), and what its writer needs to send it itself once the
+ * write is in (`Delivery.dispatch`): every prepared message ends in `dispatch` or, unwritten, `abandon`.
+ */
+export interface PreparedSend {
+  readonly message: OutboxMessage;
+  /** The plaintext, kept only when `message` is written already leased to this process. */
+  readonly payload: OutboxPayload | undefined;
 }
 
 export interface CallbackOutcome {
@@ -83,22 +94,54 @@ export class Delivery {
     };
   }
 
-  /** The outbox entry for a send: the message sealed under the `outbox` key, due now. */
-  prepare(send: QueuedSend, now: number): OutboxMessage {
+  /**
+   * The outbox entry for a send: the message sealed under the `outbox` key, due now. When this process's
+   * worker has a free slot the message is leased to it already (`OutboxMessage.lease`), so once written it
+   * is sent from memory: no claim, no decryption (docs/performance.md). The sealed copy is still written
+   * first, so a crash before the provider took it loses nothing: the lease runs out and a claim sends it.
+   */
+  prepare(send: QueuedSend, now: number): PreparedSend {
     const id = newId('msg', now);
-    const payload = sealPayload(this.keyring, id, { v: 1, to: send.to, channel: send.channel, code: send.code, locale: send.locale, link: send.link });
-    return { id, appId: send.appId, reference: send.reference, payload, send: send.send, dueAt: now, expiresAt: send.expiresAt };
+    const payload: OutboxPayload = { v: 1, to: send.to, channel: send.channel, code: send.code, locale: send.locale, link: send.link };
+    const message: OutboxMessage = { id, appId: send.appId, reference: send.reference, payload: sealPayload(this.keyring, id, payload), send: send.send, dueAt: now, expiresAt: send.expiresAt };
+    if (!this.worker.reserve()) return { message, payload: undefined };
+    message.lease = { token: pooledRandomBytes(12).toString('base64url'), until: now + this.state().options.leaseMs };
+    return { message, payload };
+  }
+
+  /**
+   * After the store step that wrote `prepared.message`: a message leased to this process is sent now, any
+   * other wakes the worker. `written`: the verification as that step stored it (its `sends` numbers the
+   * message), for a verification's message.
+   */
+  dispatch(prepared: PreparedSend, written?: OutboxVerificationState): void {
+    const { message, payload } = prepared;
+    if (!message.lease || !payload) {
+      this.worker.kick();
+      return;
+    }
+    const { lease: held, ...stored } = message;
+    const lease: OutboxLease = { ...stored, send: written?.sends ?? stored.send, tries: 1, lastError: null, leaseToken: held.token, leaseUntil: held.until };
+    if (isVerificationId(message.reference)) lease.verification = written ? { status: written.status, sends: written.sends } : null;
+    this.worker.sendLeased(lease, payload);
+  }
+
+  /** The store step did not write `prepared.message` (refused, or failed): gives back its sending slot. */
+  abandon(prepared: PreparedSend): void {
+    if (prepared.message.lease) this.worker.release();
   }
 
   /** Queues a message that belongs to no verification (seed-001 time-window codes). */
   async queue(send: QueuedSend): Promise<void> {
     const now = this.clock();
-    await this.store.enqueueOutbox(this.prepare(send, now), now);
-    this.worker.kick();
-  }
-
-  kick(): void {
-    this.worker.kick();
+    const prepared = this.prepare(send, now);
+    try {
+      await this.store.enqueueOutbox(prepared.message, now);
+    } catch (error) {
+      this.abandon(prepared);
+      throw error;
+    }
+    this.dispatch(prepared);
   }
 
   /** Calls `listener` after every provider call with its duration and outcome (metrics). */

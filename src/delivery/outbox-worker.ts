@@ -35,8 +35,6 @@ export interface OutboxHooks {
   rememberReceipt(provider: string, providerMessageIds: string[], target: { appId: string; verificationId: string; send: number }, expiresAt: number): Promise<void>;
 }
 
-/** Messages one process sends at the same time. */
-const MAX_IN_FLIGHT = 32;
 /** How long `drain` keeps sending what is due before it gives the rest to the next process. */
 const DRAIN_LIMIT_MS = 8_000;
 
@@ -56,6 +54,8 @@ export class OutboxWorker {
   private running = false;
   private polling: Promise<number> | undefined;
   private readonly inFlight = new Set<Promise<void>>();
+  /** Sending slots taken by messages being written already leased (`reserve`), not yet in flight. */
+  private reserved = 0;
   private warnedStore = 0;
   /** A kick arrived while a poll was under way: poll again right after it, the new message may have missed it. */
   private kicked = false;
@@ -76,6 +76,33 @@ export class OutboxWorker {
     if (this.running) return;
     this.running = true;
     this.schedule(0);
+  }
+
+  /**
+   * Takes a sending slot for a message this process is about to write already leased to itself
+   * (`OutboxMessage.lease`), so it can send it straight after the write with no claim and no decryption.
+   * False when every slot is busy: the message is then written due, for a later claim. Every slot taken is
+   * given back by `sendLeased` or, when the write did not happen, by `release`.
+   */
+  reserve(): boolean {
+    if (this.freeSlots() <= 0) return false;
+    this.reserved++;
+    return true;
+  }
+
+  /** Gives back a slot from `reserve` whose message was not written. */
+  release(): void {
+    this.reserved = Math.max(0, this.reserved - 1);
+  }
+
+  /**
+   * Sends a message written already leased to this process (its slot from `reserve`), with the plaintext the
+   * writer sealed, as if this worker had just claimed it. Starts the worker if needed, as `kick` does.
+   */
+  sendLeased(lease: OutboxLease, payload: OutboxPayload): void {
+    this.release();
+    if (!this.running) this.start();
+    this.track(this.process(lease, payload));
   }
 
   /** A message was just queued here: look now rather than at the next tick (starts the worker if needed). */
@@ -103,7 +130,7 @@ export class OutboxWorker {
     this.kicked = false;
     const claimed = await this.pollOnce();
     if (!this.running) return;
-    const more = (claimed > 0 || this.kicked) && this.inFlight.size < MAX_IN_FLIGHT;
+    const more = (claimed > 0 || this.kicked) && this.freeSlots() > 0;
     this.schedule(more ? 0 : this.state().options.pollIntervalMs);
   }
 
@@ -113,10 +140,10 @@ export class OutboxWorker {
     // `finally` at once, so `this.polling` would be cleared before `??=` stored it and would then keep a
     // settled promise for good: every later kick and poll would see a poll "under way" and nothing would
     // be claimed again (found by `npm run bench`, docs/performance.md).
-    if (!this.polling && this.inFlight.size >= MAX_IN_FLIGHT) return Promise.resolve(0);
+    if (!this.polling && this.freeSlots() <= 0) return Promise.resolve(0);
     this.polling ??= (async () => {
       try {
-        const capacity = MAX_IN_FLIGHT - this.inFlight.size;
+        const capacity = this.freeSlots();
         const leases = await this.store.claimOutbox(this.clock(), this.state().options.leaseMs, capacity, pooledRandomBytes(12).toString('base64url'));
         for (const lease of leases) this.track(this.process(lease));
         this.warnedStore = 0;
@@ -135,13 +162,18 @@ export class OutboxWorker {
     return this.polling;
   }
 
+  /** Sending slots left (`outbox.concurrency` in the config file, read afresh so a reload applies). */
+  private freeSlots(): number {
+    return this.state().options.concurrency - this.inFlight.size - this.reserved;
+  }
+
   private track(task: Promise<void>): void {
     const tracked = task
       .catch((error: unknown) => this.logger.error({ err: error }, 'outbox: message processing failed'))
       .finally(() => {
         this.inFlight.delete(tracked);
         // Capacity freed: there may be more waiting.
-        if (this.running && this.inFlight.size === MAX_IN_FLIGHT - 1) this.schedule(0);
+        if (this.running && this.freeSlots() === 1) this.schedule(0);
       });
     this.inFlight.add(tracked);
   }
@@ -160,10 +192,14 @@ export class OutboxWorker {
       // A poll with every slot busy claims nothing without looking; the sends in flight may all finish
       // before it answers (they only wait on microtasks once their commit is in), so "nothing claimed,
       // nothing in flight" means the outbox is empty only when the poll did look.
-      const looked = this.inFlight.size < MAX_IN_FLIGHT;
+      // A message being written already leased is sent by this worker once its write is in: wait for it too.
+      const looked = this.freeSlots() > 0;
       const claimed = await this.pollOnce();
-      if (looked && claimed === 0 && this.inFlight.size === 0) break;
-      await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now())).unref())]);
+      if (looked && claimed === 0 && this.inFlight.size === 0 && this.reserved === 0) break;
+      // A write still under way commits on a later turn (a timer lets it): waiting on microtasks alone would not.
+      const pending: Promise<unknown>[] = [...this.inFlight];
+      if (this.reserved > 0) pending.push(new Promise((resolve) => setTimeout(resolve, 1)));
+      await Promise.race([Promise.allSettled(pending), new Promise((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now())).unref())]);
     }
   }
 
@@ -176,10 +212,11 @@ export class OutboxWorker {
     }
   }
 
-  private async process(lease: OutboxLease): Promise<void> {
+  /** `plaintext`: the payload of a message this process wrote already leased (`sendLeased`); else it is decrypted. */
+  private async process(lease: OutboxLease, plaintext?: OutboxPayload): Promise<void> {
     let payload: OutboxPayload;
     try {
-      payload = openPayload(this.keyring, lease.id, lease.payload);
+      payload = plaintext ?? openPayload(this.keyring, lease.id, lease.payload);
     } catch (error) {
       this.logger.error({ err: error, messageId: lease.id, verificationId: lease.reference }, 'outbox: message cannot be decrypted');
       await this.report(lease, { status: 'failed', failureReason: 'the queued message cannot be decrypted with the configured server secret', failVerification: true });

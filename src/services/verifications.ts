@@ -149,13 +149,14 @@ export class VerificationsService {
     };
     // The message is written with the verification, in one store step (decisions 3): accepted means queued.
     const outbox = testCode === undefined ? this.delivery.prepare(this.queued(app, record, code, input.link), now) : undefined;
-    const { verification } = await this.store.createVerification(record, now, outbox).catch(async (error: unknown) => {
+    const { verification } = await this.store.createVerification(record, now, outbox?.message).catch(async (error: unknown) => {
+      if (outbox) this.delivery.abandon(outbox);
       await admission.refund();
       throw error;
     });
+    if (outbox) this.delivery.dispatch(outbox, verification);
     this.metrics.verifications.inc({ status: 'pending', channel });
     this.audit?.verification(app, 'verification.created', verification, context);
-    if (outbox) this.delivery.kick();
     return { verification, code };
   }
 
@@ -233,8 +234,14 @@ export class VerificationsService {
     const policy = { maxSends: app.settings.maxSends, cooldownMs: app.settings.resendCooldown * 1000, ttlMs: existing.expiresAt - existing.lastSentAt };
     const next = { ...existing, sends: existing.sends + 1, expiresAt: now + policy.ttlMs };
     const outbox = testCode === undefined ? this.delivery.prepare(this.queued(app, next, code, options.link), now) : undefined;
-    const result = await this.store.resendVerification(app.id, id, { codeHash: this.hashCode(id, code), codeKid: this.keyring.currentKid }, policy, now, outbox);
-    if (!result || !result.ok) await admission.refund();
+    const result = await this.store.resendVerification(app.id, id, { codeHash: this.hashCode(id, code), codeKid: this.keyring.currentKid }, policy, now, outbox?.message).catch((error: unknown) => {
+      if (outbox) this.delivery.abandon(outbox);
+      throw error;
+    });
+    if (!result || !result.ok) {
+      if (outbox) this.delivery.abandon(outbox);
+      await admission.refund();
+    }
     if (!result) throw new OtpdError('NOT_FOUND', `no verification ${id}`);
     if (!result.ok) {
       const retryAfter = result.retryAfterMs === undefined ? undefined : Math.max(1, Math.ceil(result.retryAfterMs / 1000));
@@ -247,13 +254,12 @@ export class VerificationsService {
           throw new OtpdError('NOT_PENDING', `verification ${id} is ${result.verification.status}; only a pending verification can be resent`, { extensions: { verificationStatus: result.verification.status } });
       }
     }
+    // Sent before anything else may throw: a message written leased to this process is sent by it alone.
+    if (outbox) this.delivery.dispatch(outbox, result.verification);
     this.metrics.resends.inc({ channel: result.verification.channel });
     this.audit?.verification(app, 'verification.resent', result.verification, context);
     await this.rateLimiter.markSent(app, existing.to, policy.ttlMs);
-    if (outbox) {
-      this.delivery.kick();
-      return { verification: result.verification, code };
-    }
+    if (outbox) return { verification: result.verification, code };
     const update = { status: 'delivered', provider: TEST_PROVIDER, providerMessageId: null, failureReason: null } as const;
     const verification = (await this.store.recordDelivery(app.id, id, update, now)) ?? result.verification;
     return { verification, code };

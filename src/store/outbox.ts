@@ -26,6 +26,13 @@ export interface OutboxMessage {
   dueAt: number;
   /** After this the message is worthless (its code has expired); backends may drop it from then on. */
   expiresAt: number;
+  /**
+   * Set when the writer sends the message itself right after the write (its worker had room): the message
+   * is stored as claimed once, by `token` until `until`, exactly as `claimOutbox` would have left it, so the
+   * writer needs no claim (a store call, a decryption) before sending. Nobody else gets it before `until`;
+   * a writer that died first loses it like any lease, and the next claim counts a second try.
+   */
+  lease?: { token: string; until: number };
 }
 
 /** What the sender of a message needs to know of its verification: is it still waiting for this send? */

@@ -55,7 +55,7 @@ describe('config file validation', () => {
       apps: {
         shop: { routes: { sms: ['nope', 'email:mail'], whatsapp: ['twilio-main'] }, settings: { ttl: 5, colour: 'red' } },
       },
-      outbox: { maxTries: 0 },
+      outbox: { maxTries: 0, concurrency: 0 },
       extra: {},
     });
     const expected = [
@@ -74,6 +74,7 @@ describe('config file validation', () => {
       'apps.shop.routes.sms[1]: email cannot stand in for sms',
       'apps.shop.routes.whatsapp[0]: provider twilio-main does not send whatsapp',
       'outbox.maxTries: must be a number from 1 to 20',
+      'outbox.concurrency: must be a number from 1 to 10000',
       'extra: is not a known section',
     ];
     for (const text of expected) assert.ok(found.some((p) => p.startsWith(text)), `missing "${text}" in:\n${found.join('\n')}`);

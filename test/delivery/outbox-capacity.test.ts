@@ -6,8 +6,10 @@ import { WEBHOOK_SECRET } from '../support/fake-providers.js';
 import { FAST_OUTBOX, startWithConfig } from './setup.js';
 
 /**
- * The outbox worker sends at most 32 messages at once. A poll that finds every slot taken must not stop
- * the worker: once the slow sends finish, the messages still waiting go out too.
+ * The outbox worker sends at most `outbox.concurrency` messages at once (32 here). A message created while a slot is free is written
+ * leased to this process and sent from memory, never claimed; one created while every slot is taken waits
+ * for a claim. A poll that finds every slot taken must not stop the worker: once the slow sends finish,
+ * the messages still waiting go out too.
  */
 describe('the outbox worker with every send slot taken', () => {
   const held: ServerResponse[] = [];
@@ -27,7 +29,8 @@ describe('the outbox worker with every send slot taken', () => {
     const address = provider.address();
     const port = typeof address === 'object' && address ? address.port : 0;
     server = await startWithConfig(
-      `${FAST_OUTBOX}providers:
+      `${FAST_OUTBOX}  concurrency: 32
+providers:
   slow:
     type: webhook
     url: http://127.0.0.1:${port}/messages
@@ -44,7 +47,15 @@ describe('the outbox worker with every send slot taken', () => {
     await new Promise((resolve) => provider.close(resolve));
   });
 
-  it('sends the waiting messages once the held ones are answered', async () => {
+  it('sends the first 32 without a claim, and the waiting messages by claim once the held ones are answered', async () => {
+    const { store } = server.server;
+    const claimed: string[] = [];
+    const claim = store.claimOutbox.bind(store);
+    store.claimOutbox = async (...args) => {
+      const leases = await claim(...args);
+      claimed.push(...leases.map((lease) => lease.reference));
+      return leases;
+    };
     const { app } = await server.server.services.apps.create('slow-provider', { smsRoute: ['slow'] });
     const ids: string[] = [];
     for (let i = 0; i < 40; i++) ids.push((await server.server.services.verifications.create(app, { to: `+1555777${String(i).padStart(4, '0')}` }, { keyId: 'capacity' })).id);
@@ -64,5 +75,6 @@ describe('the outbox worker with every send slot taken', () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     assert.equal(sent, ids.length, `${sent} of ${ids.length} sent (provider saw ${received} requests)`);
+    assert.deepEqual(claimed.sort(), ids.slice(32).sort(), 'only the messages created with every slot taken are claimed');
   });
 });

@@ -70,6 +70,34 @@ export function outboxContract(fixture: () => Fixture): void {
       assert.deepEqual(await store.claimOutbox(T + SWEEP_AHEAD, LEASE, 10, 'c'), []);
     });
 
+    it('a message written already leased is held by its writer until the lease ends, then claimed as a second try', async () => {
+      const { store, app, verification } = fixture();
+      await sweep(store);
+      const v = verification({ createdAt: T });
+      const held = message(v, { lease: { token: 'writer', until: T + LEASE } });
+      await store.createVerification(v, T, held);
+      const reference = newId('tw', T);
+      const other: OutboxMessage = { id: newId('msg', T), appId: app.id, reference, payload: 'tw', send: 1, dueAt: T, expiresAt: T + 3_600_000, lease: { token: 'writer', until: T + LEASE } };
+      await store.enqueueOutbox(other, T);
+      // The writer's lease, as a claim at T would have left it: what it completes, renews or reschedules.
+      const writers = [held, other].map(({ lease, ...m }): OutboxLease => ({ ...m, tries: 1, lastError: null, leaseToken: lease!.token, leaseUntil: lease!.until }));
+      assert.deepEqual(await store.claimOutbox(T + 10, LEASE, 10, 'b'), [], 'nobody else gets a message leased at its write');
+      assert.deepEqual(await store.claimOutbox(T + LEASE - 1, LEASE, 10, 'b'), []);
+      assert.equal(await store.renewOutbox(writers[1]!, LEASE, T + 1_000), true, 'its writer holds the lease');
+      writers[1]!.leaseUntil = T + 1_000 + LEASE;
+      // A writer that died before sending: after the lease the message is claimed, its second try.
+      const again = await store.claimOutbox(T + LEASE, LEASE, 10, 'b');
+      assert.deepEqual(
+        again.map((lease) => [lease.reference, lease.tries, lease.payload, lease.lastError]),
+        [[v.id, 2, held.payload, null]],
+      );
+      assert.deepEqual(again[0]!.verification, { status: 'pending', sends: 1 });
+      assert.equal(await store.completeOutbox(writers[0]!), false, 'the writer lost it to the claim');
+      assert.equal(await store.completeOutbox(again[0]!), true);
+      assert.equal(await store.completeOutbox(writers[1]!), true, 'a renewed lease stays its writer');
+      assert.deepEqual(await store.claimOutbox(T + SWEEP_AHEAD, LEASE, 10, 'c'), []);
+    });
+
     it('a verification created without a message has none in the outbox', async () => {
       const { store, verification } = fixture();
       await sweep(store);

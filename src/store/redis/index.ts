@@ -456,8 +456,15 @@ export class RedisStore implements Store {
     return `${message.reference}|${message.id}`;
   }
 
+  /** A message written already leased (`OutboxMessage.lease`) is indexed as claimed: scored at the lease's end (the fence), one try. */
   private async indexOutbox(message: OutboxMessage, now: number): Promise<void> {
-    await this.redis.run(S.OUTBOX_INDEX, [this.keys.outboxDue(), this.keys.outboxMeta()], [this.outboxMember(message), message.dueAt, positive(message.expiresAt + OUTBOX_KEEP_MS - now)]);
+    const { lease } = message;
+    await this.redis.run(S.OUTBOX_INDEX, [this.keys.outboxDue(), this.keys.outboxMeta()], [
+      this.outboxMember(message),
+      lease ? lease.until : message.dueAt,
+      positive(message.expiresAt + OUTBOX_KEEP_MS - now),
+      lease ? 1 : 0,
+    ]);
   }
 
   private fenced(lease: OutboxLease, op: 'renew' | 'reschedule' | 'defer' | 'complete', score: number, lastError = ''): Promise<boolean> {

@@ -792,11 +792,12 @@ return redis.call('DEL', KEYS[2])
 // while the score is still the one the claimer was given (a later claim always sets a later end).
 
 /**
- * Index a new message: due at ARGV 2, no tries yet. Runs before the message itself is written, so a crash in
- * between leaves only an index entry (the claimer drops it), never a message without one. Both keys keep at
- * least ARGV 3 ms of life (the longest message's).
+ * Index a new message: due at ARGV 2 with ARGV 4 tries so far (0; 1 for a message written already leased,
+ * whose ARGV 2 is then its lease end, as OUTBOX_CLAIM would have left it). Runs before the message itself
+ * is written, so a crash in between leaves only an index entry (the claimer drops it), never a message
+ * without one. Both keys keep at least ARGV 3 ms of life (the longest message's).
  *
- * KEYS: 1 due set, 2 meta hash. ARGV: 1 member, 2 dueAt, 3 ms to keep the index at least.
+ * KEYS: 1 due set, 2 meta hash. ARGV: 1 member, 2 dueAt, 3 ms to keep the index at least, 4 tries.
  */
 export const OUTBOX_INDEX: ScriptDefinition = {
   name: 'otpdOutboxIndex',
@@ -805,7 +806,7 @@ export const OUTBOX_INDEX: ScriptDefinition = {
     WRITES +
     `
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('HSET', KEYS[2], ARGV[1], '0|')
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[4] .. '|')
 local keep = tonumber(ARGV[3])
 for _, k in ipairs(KEYS) do
   if redis.call('PTTL', k) < keep then redis.call('PEXPIRE', k, ARGV[3]) end

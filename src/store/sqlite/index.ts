@@ -263,7 +263,7 @@ function prepare(db: Db) {
     purgeEvents: db.prepare('DELETE FROM events WHERE expires_at <= ?'),
 
     putOutbox: db.prepare(
-      'INSERT OR REPLACE INTO outbox (reference, id, app_id, payload, send, due_at, expires_at, tries, last_error, lease_token) VALUES (?, ?, ?, ?, ?, ?, ?, 0, NULL, NULL)',
+      'INSERT OR REPLACE INTO outbox (reference, id, app_id, payload, send, due_at, expires_at, tries, last_error, lease_token) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)',
     ),
     anyDueOutbox: db.prepare<[number], { reference: string }>('SELECT reference FROM outbox WHERE due_at <= ? LIMIT 1'),
     // The verification is joined on (id, app_id) as `getVerification` reads it; a LEFT JOIN keeps the outbox
@@ -285,9 +285,13 @@ function prepare(db: Db) {
 }
 
 
-/** The parameters of `putOutbox`, in order. */
-function outboxValues(message: OutboxMessage, send = message.send): [string, string, string, string, number, number, number] {
-  return [message.reference, message.id, message.appId, message.payload, send, message.dueAt, message.expiresAt];
+/**
+ * The parameters of `putOutbox`, in order. A message written already leased (`OutboxMessage.lease`) is
+ * stored as `claimOutbox` leaves a claimed one: due at the lease's end, one try, the holder's token.
+ */
+function outboxValues(message: OutboxMessage, send = message.send): [string, string, string, string, number, number, number, number, string | null] {
+  const { lease } = message;
+  return [message.reference, message.id, message.appId, message.payload, send, lease ? lease.until : message.dueAt, message.expiresAt, lease ? 1 : 0, lease ? lease.token : null];
 }
 
 interface AuditRow {
