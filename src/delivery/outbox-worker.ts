@@ -30,7 +30,8 @@ export interface DeliveryState {
 /** What the worker needs from the services layer. */
 export interface OutboxHooks {
   app(appId: string): Promise<AppRecord | undefined>;
-  report(appId: string, verificationId: string, update: DeliveryUpdate): Promise<void>;
+  /** `sent`: the lease of the message reported on, wiped in the same store step (Store `recordDelivery`). */
+  report(appId: string, verificationId: string, update: DeliveryUpdate, sent?: OutboxLease): Promise<void>;
   /** Maps provider message ids to the verification, for delivery receipts. */
   rememberReceipt(provider: string, providerMessageIds: string[], target: { appId: string; verificationId: string; send: number }, expiresAt: number): Promise<void>;
 }
@@ -203,11 +204,16 @@ export class OutboxWorker {
     }
   }
 
-  private async report(lease: OutboxLease, update: DeliveryUpdate): Promise<void> {
-    if (!isVerificationId(lease.reference)) return;
+  /** `wipe`: the message is done with; it goes in the same store step as the report. */
+  private async report(lease: OutboxLease, update: DeliveryUpdate, wipe = false): Promise<void> {
+    if (!isVerificationId(lease.reference)) {
+      if (wipe) await this.store.completeOutbox(lease);
+      return;
+    }
     try {
-      await this.hooks.report(lease.appId, lease.reference, update);
+      await this.hooks.report(lease.appId, lease.reference, update, wipe ? lease : undefined);
     } catch (error) {
+      // With `wipe`, the message stays too: it is sent again after its lease, under the same message id.
       this.logger.error({ err: error, verificationId: lease.reference }, 'outbox: could not record delivery status');
     }
   }
@@ -219,8 +225,7 @@ export class OutboxWorker {
       payload = plaintext ?? openPayload(this.keyring, lease.id, lease.payload);
     } catch (error) {
       this.logger.error({ err: error, messageId: lease.id, verificationId: lease.reference }, 'outbox: message cannot be decrypted');
-      await this.report(lease, { status: 'failed', failureReason: 'the queued message cannot be decrypted with the configured server secret', failVerification: true });
-      await this.store.completeOutbox(lease);
+      await this.report(lease, { status: 'failed', failureReason: 'the queued message cannot be decrypted with the configured server secret', failVerification: true }, true);
       return;
     }
     const now = this.clock();
@@ -234,8 +239,7 @@ export class OutboxWorker {
       }
     }
     if (now >= lease.expiresAt) {
-      await this.report(lease, { status: 'failed', failureReason: `the code expired before a provider took the message${lease.lastError ? ` (last error: ${lease.lastError})` : ''}`, send: lease.send });
-      await this.store.completeOutbox(lease);
+      await this.report(lease, { status: 'failed', failureReason: `the code expired before a provider took the message${lease.lastError ? ` (last error: ${lease.lastError})` : ''}`, send: lease.send }, true);
       return;
     }
     const app = await this.hooks.app(lease.appId);
@@ -261,19 +265,13 @@ export class OutboxWorker {
           .catch((error: unknown) => this.logger.warn({ err: error, verificationId: lease.reference }, 'outbox: could not remember the provider message id; its receipts will be ignored'));
       }
       if (outcome.failures.length > 0) this.logger.warn({ verificationId: lease.reference, failures: outcome.failures.map((f) => f.reason) }, 'outbox: delivered after failover');
-      // Wiped and reported together: on SQLite both land in one group commit (a crash keeps both or
-      // neither); on Redis a crash between them at worst leaves the message to be sent again after its
-      // lease, under the same message id, as a crash during the send does.
-      await Promise.all([
-        this.store.completeOutbox(lease),
-        this.report(lease, {
-          status: outcome.result.status,
-          provider: stepLabel(outcome.step, payload.channel),
-          providerMessageId: outcome.result.providerMessageId ?? null,
-          failureReason: null,
-          send: lease.send,
-        }),
-      ]);
+      // Wiped and reported in one store step: a crash keeps both or neither, and a message kept is sent
+      // again after its lease, under the same message id, as after a crash during the send.
+      await this.report(
+        lease,
+        { status: outcome.result.status, provider: stepLabel(outcome.step, payload.channel), providerMessageId: outcome.result.providerMessageId ?? null, failureReason: null, send: lease.send },
+        true,
+      );
       return;
     }
     // The lease went to another process while this one waited: that one decides now.
@@ -291,8 +289,7 @@ export class OutboxWorker {
     }
     const why = outcome.transient ? (lease.tries >= maxTries ? `gave up after ${lease.tries} tries: ` : 'gave up, the code expires before the next try: ') : '';
     this.logger.warn({ verificationId: lease.reference, tries: lease.tries, reason }, 'outbox: delivery failed');
-    await this.report(lease, { status: 'failed', failureReason: why + reason, failVerification: true, send: lease.send });
-    await this.store.completeOutbox(lease);
+    await this.report(lease, { status: 'failed', failureReason: why + reason, failVerification: true, send: lease.send }, true);
   }
 
   /**

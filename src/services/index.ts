@@ -83,7 +83,7 @@ export function createServices(deps: ServiceDependencies): Services {
     deps.keyring,
     {
       app: (appId) => apps.byId(appId),
-      report: (appId, id, update) => verifications!.recordDeliveryStatus(appId, id, update),
+      report: (appId, id, update, sent) => verifications!.recordDeliveryStatus(appId, id, update, sent),
     },
     clock,
     deps.logger,

@@ -10,6 +10,7 @@ import type { Delivery, QueuedSend } from '../delivery/index.js';
 import { TEST_PROVIDER, testCodeFor } from '../delivery/test-numbers.js';
 import { invalid, OtpdError } from '../errors.js';
 import { Metrics } from '../metrics.js';
+import type { OutboxLease } from '../store/outbox.js';
 import type { AppRecord, DeliveryUpdate, StoredResponse, Store } from '../store/store.js';
 import type { AuditService } from './audit.js';
 import { RateLimiter } from './rate-limiter.js';
@@ -276,9 +277,12 @@ export class VerificationsService {
     return result.verification;
   }
 
-  /** The one entry point for delivery outcomes: provider acceptance, failures and later receipts. */
-  async recordDeliveryStatus(appId: string, id: string, update: DeliveryUpdate): Promise<void> {
-    const verification = await this.store.recordDelivery(appId, id, update, this.clock());
+  /**
+   * The one entry point for delivery outcomes: provider acceptance, failures and later receipts. `sent`: the
+   * outbox lease of the message reported on, wiped in the same store step (Store `recordDelivery`).
+   */
+  async recordDeliveryStatus(appId: string, id: string, update: DeliveryUpdate, sent?: OutboxLease): Promise<void> {
+    const verification = await this.store.recordDelivery(appId, id, update, this.clock(), sent);
     this.metrics.recordDelivery(update, verification);
     this.audit?.delivery(appId, update, verification);
   }

@@ -1,6 +1,6 @@
 import type { AppSettings } from '../core/settings.js';
 import type { CheckOutcome, DeliveryStatus, VerificationRecord, ResendPolicy } from '../core/verification.js';
-import type { OutboxMessage, OutboxStore } from './outbox.js';
+import type { OutboxLease, OutboxMessage, OutboxStore } from './outbox.js';
 
 export type { OutboxLease, OutboxMessage, OutboxStore, OutboxVerificationState } from './outbox.js';
 
@@ -61,8 +61,13 @@ export interface Store extends OutboxStore {
   /**
    * Records what a provider reported. A `failed` delivery of a pending verification moves it to `failed`
    * when `failVerification` is set (every provider gave up).
+   *
+   * `sent`: the held lease of this verification's message that the report is about, done with (a provider
+   * took it): the message is wiped in the same step, exactly as `completeOutbox(sent)` would, whether or not
+   * the report still applies. The report and the wipe land together or not at all; a process that dies
+   * before leaves the message to be sent again after its lease, under the same message id.
    */
-  recordDelivery(appId: string, id: string, update: DeliveryUpdate, now: number): Promise<VerificationRecord | undefined>;
+  recordDelivery(appId: string, id: string, update: DeliveryUpdate, now: number, sent?: OutboxLease): Promise<VerificationRecord | undefined>;
   /**
    * Background cleanup: finished or expired verifications whose expiry is older than `olderThan` go (only
    * those of `appId` when given, for per-app retention).

@@ -98,6 +98,24 @@ export function outboxContract(fixture: () => Fixture): void {
       assert.deepEqual(await store.claimOutbox(T + SWEEP_AHEAD, LEASE, 10, 'c'), []);
     });
 
+    it('a delivery report with the lease of the message it is about wipes that message in the same step, applied or not', async () => {
+      const { store, verification } = fixture();
+      await sweep(store);
+      const reported = verification({ createdAt: T });
+      const stale = verification({ createdAt: T });
+      for (const v of [reported, stale]) await store.createVerification(v, T, message(v));
+      const leases = await store.claimOutbox(T + 10, LEASE, 10, 'a');
+      const leaseOf = (v: VerificationRecord) => mine(leases, v.id)[0]!;
+      const after = await store.recordDelivery(reported.appId, reported.id, { status: 'sent', provider: 'sms:hook', providerMessageId: 'pm-1', send: 1 }, T + 20, leaseOf(reported));
+      assert.deepEqual([after?.deliveryStatus, after?.providerMessageId], ['sent', 'pm-1']);
+      // A report for another send does not apply; the message it names is done with all the same.
+      const unchanged = await store.recordDelivery(stale.appId, stale.id, { status: 'sent', send: 2 }, T + 20, leaseOf(stale));
+      assert.equal(unchanged?.deliveryStatus, 'queued');
+      assert.equal(await store.completeOutbox(leaseOf(reported)), false, 'already wiped');
+      assert.equal(await store.completeOutbox(leaseOf(stale)), false, 'already wiped');
+      assert.deepEqual(await store.claimOutbox(T + SWEEP_AHEAD, LEASE, 10, 'b'), [], 'nothing left to claim once the leases end');
+    });
+
     it('a verification created without a message has none in the outbox', async () => {
       const { store, verification } = fixture();
       await sweep(store);

@@ -248,6 +248,22 @@ describe('Redis store specifics', () => {
     assert.equal((await store.getVerification(appId, record.id))?.attempts, 5);
   });
 
+  it('a delivery report with the lease of its message deletes the message key with the report, and only that message', async () => {
+    const now = Date.now();
+    const record = verification(now);
+    const message = { id: newId('msg', now), appId, reference: record.id, payload: 'sealed', send: 1, dueAt: now, expiresAt: record.expiresAt };
+    await store.createVerification(record, now, { ...message, lease: { token: 'writer', until: now + 30_000 } });
+    const entry = keys.outboxEntry(record.id);
+    assert.equal(await redis.exists(entry), 1);
+    const lease = { ...message, tries: 1, lastError: null, leaseToken: 'writer', leaseUntil: now + 30_000 };
+    // A lease of an older message of the same verification leaves the current one alone.
+    await store.recordDelivery(appId, record.id, { status: 'sent', send: 1 }, now + 1, { ...lease, id: newId('msg', now - 1) });
+    assert.equal(await redis.exists(entry), 1, 'a newer message stays');
+    await store.recordDelivery(appId, record.id, { status: 'sent', send: 1 }, now + 2, lease);
+    assert.equal(await redis.exists(entry), 0, 'the message is gone with its report');
+    await assert.rejects(store.recordDelivery(appId, record.id, { status: 'sent', send: 1 }, now + 3, { ...lease, reference: 'tw_other' }), /must be its own/);
+  });
+
   it('refuses a verification id whose routing tag is not its destination\'s', async () => {
     const now = Date.now();
     const record = verification(now);

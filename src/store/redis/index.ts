@@ -249,13 +249,24 @@ export class RedisStore implements Store {
     return verification && { ok: ok === 1, verification };
   }
 
-  async recordDelivery(appId: string, id: string, update: DeliveryUpdate, now: number): Promise<VerificationRecord | undefined> {
+  /**
+   * With `sent`, the message is wiped by the same script as the report (both in the verification's slot);
+   * its due index entry, in the `{outbox}` slot, is released after, as `completeOutbox` does.
+   */
+  async recordDelivery(appId: string, id: string, update: DeliveryUpdate, now: number, sent?: OutboxLease): Promise<VerificationRecord | undefined> {
+    // Both keys share a slot only when the message is this verification's own.
+    if (sent && sent.reference !== id) throw new OtpdError('INTERNAL', `the message wiped with a report of ${id} must be its own, not ${sent.reference}'s`);
     const key = this.keys.verification(id);
-    if (key === undefined) return undefined;
+    if (key === undefined) {
+      if (sent) await this.completeOutbox(sent);
+      return undefined;
+    }
     // undefined keeps a field, null clears it, a string sets it (as the SQLite store).
     const op = (value: string | null | undefined): [string, string] => (value === undefined ? ['keep', ''] : value === null ? ['clear', ''] : ['set', value]);
-    const args = [appDigest(appId), now, update.status, update.failVerification ? '1' : '0', ...op(update.provider), ...op(update.providerMessageId), ...op(update.failureReason), update.send ?? ''];
-    const reply = await this.redis.run(S.RECORD_DELIVERY, [key], args);
+    const args = [appDigest(appId), now, update.status, update.failVerification ? '1' : '0', ...op(update.provider), ...op(update.providerMessageId), ...op(update.failureReason), update.send ?? '', sent?.id ?? ''];
+    // The message of a verification id lives in that verification's slot (keys.ts `outboxEntry`).
+    const reply = await this.redis.run(S.RECORD_DELIVERY, [key, this.keys.outboxEntry(id)], args);
+    if (sent) await this.fenced(sent, 'complete', 0);
     return reply === null ? undefined : verificationFromHash(id, pairsToObject(reply), appId);
   }
 

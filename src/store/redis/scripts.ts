@@ -328,19 +328,24 @@ return { ok, redis.call('HGETALL', key) }
  * With a send number (ARGV 11), the report applies only while the verification is on that send and never
  * moves its delivery status back (src/store/delivery-order.ts): queued 0 < sent 1 < the final ones 2.
  *
- * KEYS: 1 verification. ARGV: 1 app digest, 2 now, 3 delivery status, 4 '1' to fail a pending verification,
- * 5/6 provider, 7/8 provider message id, 9/10 failure reason — each an op ('keep' | 'clear' | 'set') and a
- * value, 11 send ('' for none).
+ * With a message id (ARGV 12), the verification's message (KEYS 2, same slot) is wiped first, as
+ * OUTBOX_DELETE_ENTRY does, whether or not the report applies: the message a provider took goes in the same
+ * step as the report of it.
+ *
+ * KEYS: 1 verification, 2 its outbox message. ARGV: 1 app digest, 2 now, 3 delivery status, 4 '1' to fail a
+ * pending verification, 5/6 provider, 7/8 provider message id, 9/10 failure reason — each an op ('keep' |
+ * 'clear' | 'set') and a value, 11 send ('' for none), 12 id of the message to wipe ('' for none).
  * Returns nil, or HGETALL.
  */
 export const RECORD_DELIVERY: ScriptDefinition = {
   name: 'otpdRecordDelivery',
-  numberOfKeys: 1,
+  numberOfKeys: 2,
   lua:
     WRITES +
     IMPLIED_LUA +
     `
 local key = KEYS[1]
+if ARGV[12] ~= '' and redis.call('HGET', KEYS[2], 'i') == ARGV[12] then redis.call('DEL', KEYS[2]) end
 local v = redis.call('HMGET', key, 'a', 's', 'c', 'd')
 if v[1] ~= ARGV[1] then return false end
 if ARGV[11] ~= '' then

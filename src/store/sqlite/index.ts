@@ -561,8 +561,9 @@ export class SqliteStore implements Store {
     });
   }
 
-  recordDelivery(appId: string, id: string, update: DeliveryUpdate, now: number): Promise<VerificationRecord | undefined> {
-    return this.writeOne(() => {
+  recordDelivery(appId: string, id: string, update: DeliveryUpdate, now: number, sent?: OutboxLease): Promise<VerificationRecord | undefined> {
+    const work = (): VerificationRecord | undefined => {
+      if (sent) this.statements.completeOutbox.run(sent.reference, sent.id, sent.leaseToken);
       const row = this.statements.getVerification.get(id, appId);
       if (!row) return undefined;
       const record = toVerification(row);
@@ -590,7 +591,9 @@ export class SqliteStore implements Store {
         });
       }
       return next;
-    });
+    };
+    // With a wipe it may be two changes: the write then gets its savepoint, so both land or neither does.
+    return sent ? this.write(work) : this.writeOne(work);
   }
 
   purgeVerifications(olderThan: number, appId?: string): Promise<number> {
