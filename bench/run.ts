@@ -437,7 +437,9 @@ function targets(): Target[] {
 function table(): string {
   const echoRow = find('echo');
   const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'CPU µs/req', 'loop µs/req', '× echo', '× peer'];
-  const lines = rows.map((row) => {
+  // Printed with the peer last, as docs/performance.md keeps the table, whatever order they ran in.
+  const ordered = [...rows.filter((row) => !row.id.startsWith('peer-')), ...rows.filter((row) => row.id.startsWith('peer-'))];
+  const lines = ordered.map((row) => {
     const m = row.measurement;
     const peerRow = row.peer === 'send' ? find('peer-send') : row.peer === 'verify' ? find('peer-verify') : undefined;
     const x = (value: number | undefined) => (value === undefined ? '–' : value.toFixed(2));
@@ -446,7 +448,7 @@ function table(): string {
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((line) => line[i]!.length)));
   const format = (cells: string[]) => '| ' + cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join(' | ') + ' |';
   const separator = '|' + widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':')).join('|') + '|';
-  const notes = rows.filter((row) => row.note).map((row) => `* ${row.id}: ${row.note}`);
+  const notes = ordered.filter((row) => row.note).map((row) => `* ${row.id}: ${row.note}`);
   return [format(header), separator, ...lines.map(format), ...notes].join('\n');
 }
 
@@ -481,15 +483,18 @@ async function main(): Promise<void> {
   const started = Date.now();
   // otpd runs as deployed: from dist/, rebuilt when src/ changed since the last build.
   execFileSync(process.execPath, [join(ROOT, 'scripts/build-if-needed.mjs')], { cwd: ROOT, stdio: 'inherit' });
+  // The rows a target compares run next to each other: this machine's speed drifts by up to 2× within
+  // minutes (the echo: 27,200 and 15,400 req/s in two runs 15 minutes apart), so the SQLite rows come
+  // right after the echo and right before the peer, and the Redis rows, compared only with each other, last.
   await echo();
   await otpd({ label: 'sqlite', store: 'sqlite', workers: 1 });
+  await peer();
   if (await redisAnswers()) {
     await otpd({ label: 'redis', store: 'redis', workers: 1 });
     await otpd({ label: 'redis-2w', store: 'redis', workers: 2 });
   } else if (['redis', 'redis-2w'].some((label) => wanted(`@${label}`))) {
     log(`Redis does not answer on ${REDIS_URL}: the Redis scenarios are skipped (set BENCH_REDIS_URL)`);
   }
-  await peer();
 
   const results = targets();
   const text = table();
