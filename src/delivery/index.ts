@@ -126,6 +126,11 @@ export class Delivery {
     this.worker.sendLeased(lease, payload);
   }
 
+  /** The verification `reference` was canceled or superseded: its message, if still on its way from memory, is not sent. */
+  withdraw(reference: string): void {
+    this.worker.withdraw(reference);
+  }
+
   /** The store step did not write `prepared.message` (refused, or failed): gives back its sending slot. */
   abandon(prepared: PreparedSend): void {
     if (prepared.message.lease) this.worker.release();

@@ -57,6 +57,12 @@ export class OutboxWorker {
   private readonly inFlight = new Set<Promise<void>>();
   /** Sending slots taken by messages being written already leased (`reserve`), not yet in flight. */
   private reserved = 0;
+  /**
+   * Messages sent from memory (`sendLeased`) that have not reached a provider yet, by reference. No claim
+   * reads their verification's state before the send, so a verification canceled, superseded or resent in
+   * that window says so here (`withdraw`) and its message is dropped unsent, as a claimed one would be.
+   */
+  private readonly unsent = new Map<string, { withdrawn: boolean }>();
   private warnedStore = 0;
   /** A kick arrived while a poll was under way: poll again right after it, the new message may have missed it. */
   private kicked = false;
@@ -103,7 +109,21 @@ export class OutboxWorker {
   sendLeased(lease: OutboxLease, payload: OutboxPayload): void {
     this.release();
     if (!this.running) this.start();
-    this.track(this.process(lease, payload));
+    // A resend's message replaces the one of its verification still on its way here.
+    this.withdraw(lease.reference);
+    const entry = { withdrawn: false };
+    this.unsent.set(lease.reference, entry);
+    this.track(
+      this.process(lease, payload, entry).finally(() => {
+        if (this.unsent.get(lease.reference) === entry) this.unsent.delete(lease.reference);
+      }),
+    );
+  }
+
+  /** The verification `reference` no longer waits for its message: one sent from memory that has not reached a provider is dropped. */
+  withdraw(reference: string): void {
+    const entry = this.unsent.get(reference);
+    if (entry) entry.withdrawn = true;
   }
 
   /** A message was just queued here: look now rather than at the next tick (starts the worker if needed). */
@@ -218,8 +238,11 @@ export class OutboxWorker {
     }
   }
 
-  /** `plaintext`: the payload of a message this process wrote already leased (`sendLeased`); else it is decrypted. */
-  private async process(lease: OutboxLease, plaintext?: OutboxPayload): Promise<void> {
+  /**
+   * `plaintext`: the payload of a message this process wrote already leased (`sendLeased`), else it is
+   * decrypted; `unsent`: that message's entry, which `withdraw` marks.
+   */
+  private async process(lease: OutboxLease, plaintext?: OutboxPayload, unsent?: { withdrawn: boolean }): Promise<void> {
     let payload: OutboxPayload;
     try {
       payload = plaintext ?? openPayload(this.keyring, lease.id, lease.payload);
@@ -243,7 +266,7 @@ export class OutboxWorker {
       return;
     }
     const app = await this.hooks.app(lease.appId);
-    if (!app) {
+    if (!app || unsent?.withdrawn) {
       await this.store.completeOutbox(lease);
       return;
     }

@@ -150,11 +150,13 @@ export class VerificationsService {
     };
     // The message is written with the verification, in one store step (decisions 3): accepted means queued.
     const outbox = testCode === undefined ? this.delivery.prepare(this.queued(app, record, code, input.link), now) : undefined;
-    const { verification } = await this.store.createVerification(record, now, outbox?.message).catch(async (error: unknown) => {
+    const { verification, supersededId } = await this.store.createVerification(record, now, outbox?.message).catch(async (error: unknown) => {
       if (outbox) this.delivery.abandon(outbox);
       await admission.refund();
       throw error;
     });
+    // The superseded code no longer works: its message, if this process has not handed it over yet, stays unsent.
+    if (supersededId) this.delivery.withdraw(supersededId);
     if (outbox) this.delivery.dispatch(outbox, verification);
     this.metrics.verifications.inc({ status: 'pending', channel });
     this.audit?.verification(app, 'verification.created', verification, context);
@@ -272,6 +274,7 @@ export class VerificationsService {
     if (!result.ok) {
       throw new OtpdError('NOT_PENDING', `verification ${id} is ${result.verification.status}; only a pending verification can be canceled`, { extensions: { verificationStatus: result.verification.status } });
     }
+    this.delivery.withdraw(id);
     this.metrics.verifications.inc({ status: 'canceled', channel: result.verification.channel });
     this.audit?.verification(app, 'verification.canceled', result.verification, context);
     return result.verification;

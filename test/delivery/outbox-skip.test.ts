@@ -84,5 +84,19 @@ for (const backend of BACKENDS) {
       const ended = (await server.request('GET', `/v1/verifications/${ids[dropped]}`, undefined, { apiKey: API_KEY })).body;
       assert.equal(ended.status, 'canceled');
     });
+
+    it('a message sent from memory is dropped when a create in the same turn supersedes its verification', async () => {
+      const { services } = server.server;
+      const { app } = await services.apps.create(`same-turn-${backend}`, { smsRoute: ['twilio-s'], destinationCooldown: 0 });
+      const to = phone();
+      // One event-loop turn: both writes land in one store step, the second superseding the first, and both
+      // messages were written already leased to this process (its worker has free slots).
+      const [first, second] = await Promise.all([0, 1].map(() => services.verifications.create(app, { to }, { keyId: 'same-turn' })));
+      await until('the second to be sent', async () => (await services.verifications.get(app, second!.id)).deliveryStatus === 'sent');
+      await services.drain();
+      assert.equal(twilio.requests.filter((r) => r.form?.To === to).length, 1, 'one SMS: the superseded code is never sent');
+      const superseded = await services.verifications.get(app, first!.id);
+      assert.deepEqual([superseded.status, superseded.deliveryStatus], ['canceled', 'queued']);
+    });
   });
 }
