@@ -6,7 +6,8 @@
  *   npm run bench -- [--duration 5] [--warmup 1] [--connections 100] [--only LIST] [--no-save] [--cpu-prof]
  *
  * `--only` takes comma-separated parts of scenario ids (`echo`, `sqlite`, `redis-2w`, `peer`,
- * `check-right`, `native-create@redis`, …); a scenario runs when its id contains one of them.
+ * `check-right`, `native-create@redis`, `@redis-pairs` for the alternating two-worker rounds, …); a
+ * scenario runs when its id contains one of them.
  * otpd runs from dist/ (`otpd serve`, built first when src/ is newer), every feature on as shipped: audit
  * log, metrics, rate limits, the outbox, JSON request logs (to /dev/null). Writes the table as JSON to
  * bench/results/DATE-MACHINE.json, with otpd's store calls per request (from GET /metrics) for each otpd
@@ -83,8 +84,14 @@ const rows: Row[] = [];
 const wanted = (id: string) => options.only.length === 0 || options.only.some((part) => id.includes(part));
 const log = (line: string) => process.stderr.write(line + '\n');
 
-function load(url: string, spec: Omit<LoadSpec, 'url' | 'connections' | 'durationSeconds' | 'warmupSeconds'>): LoadSpec {
-  return { url, connections: options.connections, durationSeconds: options.durationSeconds, warmupSeconds: options.warmupSeconds, ...spec };
+/**
+ * `processes`: how many server processes share the load. Each gets the warm-up one process gets (the
+ * warm-up is as many times longer): two workers warmed for 1 s have seen half the requests each, and their
+ * first measured seconds still ran colder code (measured: create 1.54× and 1.64× the CPU per request of one
+ * process after 1 s of warm-up, 0.85× and 1.04× after 6 s).
+ */
+function load(url: string, spec: Omit<LoadSpec, 'url' | 'connections' | 'durationSeconds' | 'warmupSeconds'>, processes = 1): LoadSpec {
+  return { url, connections: options.connections, durationSeconds: options.durationSeconds, warmupSeconds: options.warmupSeconds * processes, ...spec };
 }
 
 /** otpd's store calls so far by operation, summed over workers (`otpd_store_operation_duration_seconds_count`). */
@@ -99,9 +106,21 @@ async function storeCallCounts(url: string): Promise<Map<string, number>> {
 
 async function record(id: string, scenario: string, peer: Row['peer'], server: ServerProcess, spec: LoadSpec, note?: () => string | undefined): Promise<void> {
   log(`  ${id} ...`);
+  const { measurement, storeCalls } = await measureServer(id.includes('@'), server, spec);
+  const text = note?.();
+  rows.push({ id, scenario, peer, measurement, ...(text ? { note: text } : {}), ...(storeCalls ? { storeCalls } : {}) });
+  log(`    ${summary(measurement, storeCalls)}${text ? ` (${text})` : ''}`);
+}
+
+function summary(measurement: Measurement, storeCalls?: Record<string, number>): string {
+  const totalCalls = storeCalls && Object.values(storeCalls).reduce((a, b) => a + b, 0);
+  return `${Math.round(measurement.rps)} req/s, p99 ${measurement.p99} ms, ${Math.round(measurement.cpuMicrosPerRequest)} µs CPU/req (${Math.round(measurement.loopCpuMicrosPerRequest)} on the event loop), errors ${measurement.errors}${totalCalls === undefined ? '' : `, ${totalCalls.toFixed(1)} store calls/req`}, ${measurement.involuntarySwitchesPerRequest.toFixed(2)} preemptions/req`;
+}
+
+/** One measurement of `server`; for otpd (`otpdServer`) also the store calls each request caused. */
+async function measureServer(otpdServer: boolean, server: ServerProcess, spec: LoadSpec): Promise<{ measurement: Measurement; storeCalls?: Record<string, number> }> {
   // For otpd, the store calls each request caused: the same work per request on one process and on two
   // workers shows that the workers do not wait on each other.
-  const otpdServer = id.includes('@');
   let first = new Map<string, number>();
   const calls = new Map<string, number>();
   const around = otpdServer
@@ -119,22 +138,15 @@ async function record(id: string, scenario: string, peer: Row['peer'], server: S
       }
     : undefined;
   const measurement = await measure(spec, server.pid, around);
-  let storeCalls: Record<string, number> | undefined;
-  if (otpdServer && measurement.requests > 0) {
-    storeCalls = {};
-    for (const [operation, count] of calls) if (count > 0) storeCalls[operation] = Math.round((count / measurement.requests) * 100) / 100;
-  }
-  const text = note?.();
-  rows.push({ id, scenario, peer, measurement, ...(text ? { note: text } : {}), ...(storeCalls ? { storeCalls } : {}) });
-  const totalCalls = storeCalls && Object.values(storeCalls).reduce((a, b) => a + b, 0);
-  log(
-    `    ${Math.round(measurement.rps)} req/s, p99 ${measurement.p99} ms, ${Math.round(measurement.cpuMicrosPerRequest)} µs CPU/req (${Math.round(measurement.loopCpuMicrosPerRequest)} on the event loop), errors ${measurement.errors}${totalCalls === undefined ? '' : `, ${totalCalls.toFixed(1)} store calls/req`}, ${measurement.involuntarySwitchesPerRequest.toFixed(2)} preemptions/req${text ? ` (${text})` : ''}`,
-  );
+  if (!otpdServer || measurement.requests === 0) return { measurement };
+  const storeCalls: Record<string, number> = {};
+  for (const [operation, count] of calls) if (count > 0) storeCalls[operation] = Math.round((count / measurement.requests) * 100) / 100;
+  return { measurement, storeCalls };
 }
 
-/** Requests one pool must cover: the measured run and its warm-up at `rate`, with a margin. */
-function poolSize(rate: number): number {
-  return Math.ceil(rate * (options.durationSeconds + options.warmupSeconds) * 1.3) + 500;
+/** Requests one pool must cover: the measured run and its warm-up (of `processes` processes, see load) at `rate`, with a margin. */
+function poolSize(rate: number, processes = 1): number {
+  return Math.ceil(rate * (options.durationSeconds + options.warmupSeconds * processes) * 1.3) + 500;
 }
 
 /** Hands out pool entries in order; counts how often it had to start over (a pool too small). */
@@ -182,6 +194,34 @@ async function echo(): Promise<void> {
   }
 }
 
+/** POST /v1/verifications to a new number each time. */
+function nativeCreate(otpd: OtpdUnderTest, server: ServerProcess): LoadSpec {
+  return load(server.url, {
+    method: 'POST',
+    path: '/v1/verifications',
+    headers: { authorization: `Bearer ${otpd.apiKey}` },
+    expect: [201],
+    next: (request) => {
+      request.body = JSON.stringify({ to: otpd.destinations.take() });
+    },
+  }, otpd.target.workers);
+}
+
+/** POST /v1/verifications/ID/check with the right code, another pooled verification each time. */
+function nativeCheckRight(otpd: OtpdUnderTest, server: ServerProcess, pool: Cursor<PooledCode>): LoadSpec {
+  return load(server.url, {
+    method: 'POST',
+    path: '/v1/verifications/x/check',
+    headers: { authorization: `Bearer ${otpd.apiKey}` },
+    expect: [200],
+    next: (request) => {
+      const entry = pool.next();
+      request.path = `/v1/verifications/${entry.id}/check`;
+      request.body = JSON.stringify({ code: entry.code });
+    },
+  }, otpd.target.workers);
+}
+
 // --- otpd ------------------------------------------------------------------------------------------
 
 async function otpd(target: OtpdTarget): Promise<void> {
@@ -193,7 +233,7 @@ async function otpd(target: OtpdTarget): Promise<void> {
   try {
     await otpd.setUp();
     // Checks of a wrong code: each pooled verification takes 19 of them before it would lock (maxAttempts 20).
-    const wrongPool = wanted(ids[1]!) ? await otpd.verificationPool(Math.ceil(poolSize(20_000) / 19), { maxAttempts: 20 }) : [];
+    const wrongPool = wanted(ids[1]!) ? await otpd.verificationPool(Math.ceil(poolSize(20_000, target.workers) / 19), { maxAttempts: 20 }) : [];
     const profileDir = join(ROOT, 'bench', 'results', 'profiles', target.label);
     if (options.profile) rmSync(profileDir, { recursive: true, force: true });
     const server = await otpd.start(options.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
@@ -204,15 +244,7 @@ async function otpd(target: OtpdTarget): Promise<void> {
     let rate = 5_000;
 
     if (wanted(ids[0]!)) {
-      await record(`native-create${suffix}`, `native create (${label})`, 'send', server, load(server.url, {
-        method: 'POST',
-        path: '/v1/verifications',
-        headers: key,
-        expect: [201],
-        next: (request) => {
-          request.body = JSON.stringify({ to: otpd.destinations.take() });
-        },
-      }));
+      await record(`native-create${suffix}`, `native create (${label})`, 'send', server, nativeCreate(otpd, server));
       await settle(server);
     }
 
@@ -228,32 +260,22 @@ async function otpd(target: OtpdTarget): Promise<void> {
           request.path = `/v1/verifications/${entry.id}/check`;
           request.body = JSON.stringify({ code: wrongCode(entry.code) });
         },
-      }), () => pool.overrun());
+      }, target.workers), () => pool.overrun());
       rate = rows[rows.length - 1]!.measurement.rps;
       await settle(server);
     }
 
     if (wanted(ids[2]!)) {
-      log(`    (pool of ${poolSize(rate)} verifications)`);
-      const pool = new Cursor(await otpd.verificationPool(poolSize(rate)));
+      log(`    (pool of ${poolSize(rate, target.workers)} verifications)`);
+      const pool = new Cursor(await otpd.verificationPool(poolSize(rate, target.workers)));
       await settle(server);
-      await record(`native-check-right${suffix}`, `native check, right code (${label})`, 'verify', server, load(server.url, {
-        method: 'POST',
-        path: '/v1/verifications/x/check',
-        headers: key,
-        expect: [200],
-        next: (request) => {
-          const entry = pool.next();
-          request.path = `/v1/verifications/${entry.id}/check`;
-          request.body = JSON.stringify({ code: entry.code });
-        },
-      }), () => pool.overrun());
+      await record(`native-check-right${suffix}`, `native check, right code (${label})`, 'verify', server, nativeCheckRight(otpd, server, pool), () => pool.overrun());
       await settle(server);
     }
 
     if (wanted(ids[3]!)) {
-      log(`    (pool of ${poolSize(rate)} TOTP factors)`);
-      const pool = new Cursor<PooledFactor>(await otpd.factorPool(poolSize(rate)));
+      log(`    (pool of ${poolSize(rate, target.workers)} TOTP factors)`);
+      const pool = new Cursor<PooledFactor>(await otpd.factorPool(poolSize(rate, target.workers)));
       await settle(server);
       await record(`totp-verify${suffix}`, `TOTP verify (${label})`, null, server, load(server.url, {
         method: 'POST',
@@ -265,7 +287,7 @@ async function otpd(target: OtpdTarget): Promise<void> {
           request.path = `/v1/factors/${factor.id}/verify`;
           request.body = JSON.stringify({ code: totpNow(factor) });
         },
-      }), () => pool.overrun());
+      }, target.workers), () => pool.overrun());
       await settle(server);
     }
 
@@ -281,13 +303,13 @@ async function otpd(target: OtpdTarget): Promise<void> {
           request.path = `/api/otp/bench-${to.slice(1)}`;
           request.body = JSON.stringify({ to });
         },
-      }));
+      }, target.workers));
       await settle(server);
     }
 
     if (wanted(ids[5]!)) {
-      log(`    (pool of ${poolSize(rate)} seed-002 verifications)`);
-      const pool = new Cursor<PooledCode>(await otpd.namedPool(poolSize(rate)));
+      log(`    (pool of ${poolSize(rate, target.workers)} seed-002 verifications)`);
+      const pool = new Cursor<PooledCode>(await otpd.namedPool(poolSize(rate, target.workers)));
       await settle(server);
       await record(`002-check${suffix}`, `seed 002 check, right code (${label})`, 'verify', server, load(server.url, {
         method: 'POST',
@@ -299,7 +321,7 @@ async function otpd(target: OtpdTarget): Promise<void> {
           request.path = `/api/otp/${entry.id}`;
           request.body = JSON.stringify({ otp: entry.code });
         },
-      }), () => pool.overrun());
+      }, target.workers), () => pool.overrun());
     }
   } finally {
     await otpd.close();
@@ -385,6 +407,83 @@ async function peer(): Promise<void> {
   }
 }
 
+// --- two workers against one process ---------------------------------------------------------------
+
+/** Rounds of the comparison below; each measures both servers once. */
+const PAIR_ROUNDS = 3;
+
+interface PairRound {
+  /** Which ran first in this round. */
+  first: '1 process' | '2 workers';
+  one: Measurement;
+  two: Measurement;
+  /** Two workers' CPU per request over one process's. */
+  ratio: number;
+}
+
+/** The two-worker comparison by scenario (`native-create`, `native-check-right`). */
+const pairs = new Map<string, PairRound[]>();
+
+/**
+ * The two-worker target compares CPU per request of two measurements, and this machine's speed drifts by
+ * up to 2× within minutes: one process measured a minute before two workers gave 0.96× in one run and
+ * 1.38× in the next. So both servers run side by side (an idle one polls its outbox for 1-3% of a core)
+ * and are measured alternately, one process first in one round and last in the next, and the median of
+ * the rounds' ratios decides the target.
+ */
+async function twoWorkerPairs(): Promise<void> {
+  const scenarios = ['native-create', 'native-check-right'].filter((scenario) => wanted(`${scenario}@redis-pairs`));
+  if (scenarios.length === 0) return;
+  log(`two workers against one process on Redis, alternating, ${PAIR_ROUNDS} rounds`);
+  const one = new OtpdUnderTest({ label: 'redis-pairs-1p', store: 'redis', workers: 1 }, ROOT);
+  const two = new OtpdUnderTest({ label: 'redis-pairs-2w', store: 'redis', workers: 2 }, ROOT);
+  try {
+    await one.setUp();
+    await two.setUp();
+    const servers = new Map([[one, await one.start()], [two, await two.start()]]);
+    for (const scenario of scenarios) {
+      // A check pool for every round of each server, sized from the rate the Redis rows measured.
+      const rate = find('native-check-right@redis')?.rps ?? 5_000;
+      const cursors = new Map<OtpdUnderTest, Cursor<PooledCode>>();
+      if (scenario === 'native-check-right') {
+        for (const otpd of [one, two]) {
+          const size = poolSize(rate, otpd.target.workers) * PAIR_ROUNDS;
+          log(`    (pool of ${size} verifications for ${otpd.target.label})`);
+          cursors.set(otpd, new Cursor(await otpd.verificationPool(size)));
+        }
+      }
+      const rounds: PairRound[] = [];
+      for (let round = 0; round < PAIR_ROUNDS; round++) {
+        const order = round % 2 === 0 ? [one, two] : [two, one];
+        const measured = new Map<OtpdUnderTest, Measurement>();
+        for (const otpd of order) {
+          const server = servers.get(otpd)!;
+          const spec = scenario === 'native-create' ? nativeCreate(otpd, server) : nativeCheckRight(otpd, server, cursors.get(otpd)!);
+          const { measurement } = await measureServer(true, server, spec);
+          measured.set(otpd, measurement);
+          log(`  ${scenario}, round ${round + 1}, ${otpd === one ? '1 process' : '2 workers'}: ${summary(measurement)}`);
+        }
+        const [a, b] = [measured.get(one)!, measured.get(two)!];
+        rounds.push({ first: order[0] === one ? '1 process' : '2 workers', one: a, two: b, ratio: a.cpuMicrosPerRequest > 0 ? b.cpuMicrosPerRequest / a.cpuMicrosPerRequest : Number.NaN });
+      }
+      for (const [otpd, cursor] of cursors) {
+        const overrun = cursor.overrun();
+        if (overrun) log(`    (${otpd.target.label}: ${overrun})`);
+      }
+      pairs.set(scenario, rounds);
+    }
+  } finally {
+    await one.close();
+    await two.close();
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
 // --- report ------------------------------------------------------------------------------------------
 
 interface Target {
@@ -419,6 +518,16 @@ function targets(): Target[] {
   atLeast('native check (right code) vs peer verify, SQLite', ratio(find('native-check-right@sqlite'), find('peer-verify')), 25);
   atLeast('native create vs peer send, SQLite', ratio(find('native-create@sqlite'), find('peer-send')), 10);
   for (const scenario of ['native-create', 'native-check-right']) {
+    const rounds = pairs.get(scenario);
+    if (rounds && rounds.length > 0) {
+      const growth = median(rounds.map((round) => round.ratio));
+      out.push({
+        name: `${scenario}: server CPU per request, 2 workers vs 1 process on Redis`,
+        met: growth <= 1.2,
+        detail: `${growth.toFixed(2)}×, the median of ${rounds.length} alternating rounds (target ≤ 1.2×): ${rounds.map((round) => `${round.ratio.toFixed(2)}× (${Math.round(round.two.cpuMicrosPerRequest)} vs ${Math.round(round.one.cpuMicrosPerRequest)} µs, ${round.first} first)`).join(', ')}`,
+      });
+      continue;
+    }
     const one = find(`${scenario}@redis`);
     const two = find(`${scenario}@redis-2w`);
     const growth = one && two && one.cpuMicrosPerRequest > 0 ? two.cpuMicrosPerRequest / one.cpuMicrosPerRequest : undefined;
@@ -485,13 +594,15 @@ async function main(): Promise<void> {
   execFileSync(process.execPath, [join(ROOT, 'scripts/build-if-needed.mjs')], { cwd: ROOT, stdio: 'inherit' });
   // The rows a target compares run next to each other: this machine's speed drifts by up to 2× within
   // minutes (the echo: 27,200 and 15,400 req/s in two runs 15 minutes apart), so the SQLite rows come
-  // right after the echo and right before the peer, and the Redis rows, compared only with each other, last.
+  // right after the echo and right before the peer, and the Redis rows, compared only with each other, last;
+  // the two-worker target is decided by alternating rounds of its own (twoWorkerPairs).
   await echo();
   await otpd({ label: 'sqlite', store: 'sqlite', workers: 1 });
   await peer();
   if (await redisAnswers()) {
     await otpd({ label: 'redis', store: 'redis', workers: 1 });
     await otpd({ label: 'redis-2w', store: 'redis', workers: 2 });
+    await twoWorkerPairs();
   } else if (['redis', 'redis-2w'].some((label) => wanted(`@${label}`))) {
     log(`Redis does not answer on ${REDIS_URL}: the Redis scenarios are skipped (set BENCH_REDIS_URL)`);
   }
@@ -500,7 +611,7 @@ async function main(): Promise<void> {
   const text = table();
   process.stdout.write(`\n${text}\n\nTargets:\n${results.map((t) => `  ${t.met === null ? '–   ' : t.met ? 'met ' : 'MISS'}  ${t.name}: ${t.detail}`).join('\n')}\n`);
   const seconds = Math.round((Date.now() - started) / 1000);
-  process.stdout.write(`\n(${seconds} s in all; ${options.connections} connections, ${options.durationSeconds} s per scenario after ${options.warmupSeconds} s of warm-up)\n`);
+  process.stdout.write(`\n(${seconds} s in all; ${options.connections} connections, ${options.durationSeconds} s per scenario after ${options.warmupSeconds} s of warm-up per server process)\n`);
 
   if (options.save && rows.length > 0) {
     const info = machine();
@@ -523,6 +634,7 @@ async function main(): Promise<void> {
         note: row.note ?? null,
         storeCallsPerRequest: row.storeCalls ?? null,
       })),
+      twoWorkerRounds: Object.fromEntries(pairs),
       targets: results,
       table: text,
       runSeconds: seconds,
