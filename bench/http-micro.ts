@@ -4,8 +4,11 @@
  * `fastify.inject` requests, 50 at a time, and a bare Fastify echo answers the same way in the same
  * process, so the difference is what otpd's HTTP layer and services add. Quieter than `npm run bench` on
  * a shared machine: no load generator competes for the cores, and no kernel network stack is billed.
- * `node --import tsx bench/http-micro.ts [check-wrong|check-right|create|all] [N] [sqlite|redis] [--cpu-prof]`:
+ * `node --import tsx bench/http-micro.ts [check-wrong|check-right|create|all] [N] [sqlite|redis] [--cpu-prof] [--scattered]`:
  * `--cpu-prof` profiles only the measured requests (not the set-up) into bench/results/profiles/http-micro/.
+ * `--scattered` sends to numbers spread over the whole range instead of counting up, as real traffic does:
+ * every per-destination B-tree (the pending index, the counters, the cooldowns) then takes a page of its own
+ * per create instead of appending.
  */
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,10 +21,11 @@ import { startServer } from '../src/server.js';
 import { deleteRedisPrefix, inBatches, REDIS_URL } from './lib/otpd.js';
 
 const profile = process.argv.includes('--cpu-prof');
-const [what = 'all', countText = '20000', storeKind = 'sqlite'] = process.argv.slice(2).filter((arg) => arg !== '--cpu-prof');
+const scattered = process.argv.includes('--scattered');
+const [what = 'all', countText = '20000', storeKind = 'sqlite'] = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
 const count = Number(countText);
 const usage = (problem: string): never => {
-  process.stderr.write(`${problem}\nusage: node --import tsx bench/http-micro.ts [create|check-wrong|check-right|all] [N: 100–1000000] [sqlite|redis] [--cpu-prof]\n`);
+  process.stderr.write(`${problem}\nusage: node --import tsx bench/http-micro.ts [create|check-wrong|check-right|all] [N: 100–1000000] [sqlite|redis] [--cpu-prof] [--scattered]\n`);
   process.exit(2);
 };
 if (!['create', 'check-wrong', 'check-right', 'all'].includes(what)) usage(`unknown use case "${what}"`);
@@ -37,7 +41,8 @@ const { services } = server;
 const created = await services.apps.create('micro', { deliveryProvider: 'noop' });
 const headers = { authorization: `Bearer ${created.apiKey}`, 'content-type': 'application/json' };
 let next = 0;
-const destination = (): string => `+1555${String(next++).padStart(7, '0')}`;
+/** 7368787 is prime to 9999991 (a prime), so the scattered numbers do not repeat within 9,999,991 requests. */
+const destination = (): string => `+1555${String(scattered ? (next++ * 7368787) % 9999991 : next++).padStart(7, '0')}`;
 
 const echo = Fastify();
 echo.post('/echo', async (request) => request.body);

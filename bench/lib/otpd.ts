@@ -43,12 +43,21 @@ const TOTP = { algorithm: 'SHA1', digits: 6, period: 30 } as const;
 /** How many pool items are made concurrently during setup. */
 const SETUP_CONCURRENCY = 200;
 
-/** `+1555` and seven digits: distinct destinations, so per-destination limits and cooldowns never refuse. */
+/**
+ * A prefix and seven digits: distinct destinations, so per-destination limits and cooldowns never refuse.
+ * Counting up, every per-destination B-tree of the SQLite store (the pending index, the counters, the
+ * cooldowns) appends; `scattered` spreads them over the range as real traffic does, so each create writes a
+ * page of each of its own (7368787 is prime to 9999991, a prime: no number repeats within 9,999,991).
+ */
 export class Destinations {
   private next = 0;
-  constructor(private readonly prefix: string) {}
+  constructor(
+    private readonly prefix: string,
+    private readonly scattered = false,
+  ) {}
   take(): string {
-    return `${this.prefix}${String(this.next++).padStart(7, '0')}`;
+    const n = this.next++;
+    return `${this.prefix}${String(this.scattered ? (n * 7368787) % 9999991 : n).padStart(7, '0')}`;
   }
 }
 
@@ -69,6 +78,7 @@ export class OtpdUnderTest {
   private services!: Services;
   private store!: Store;
   readonly destinations = new Destinations('+1555');
+  readonly scatteredDestinations = new Destinations('+1556', true);
   private readonly dir: string;
   private readonly prefix: string;
   readonly env: NodeJS.ProcessEnv;
