@@ -6,7 +6,8 @@
  *   npm run bench -- [--duration 5] [--warmup 1] [--connections 100] [--only LIST] [--no-save] [--cpu-prof]
  *
  * `--only` takes comma-separated parts of scenario ids (`echo`, `sqlite`, `redis-2w`, `peer`,
- * `check-right`, `native-create@redis`, `@redis-pairs` for the alternating two-worker rounds, …); a
+ * `check-right`, `native-create@redis`, `@peer-rounds` and `@redis-pairs` for the alternating rounds
+ * against the peer and of two workers against one process, …); a
  * scenario runs when its id contains one of them.
  * otpd runs from dist/ (`otpd serve`, built first when src/ is newer), every feature on as shipped: audit
  * log, metrics, rate limits, the outbox, JSON request logs (to /dev/null). Writes the table as JSON to
@@ -359,89 +360,222 @@ function wrongCode(code: string): string {
 
 // --- the peer ----------------------------------------------------------------------------------------
 
-async function peer(): Promise<void> {
-  if (!wanted('peer-send') && !wanted('peer-verify')) return;
-  log('peer: better-auth phone-number plugin (SQLite)');
-  const dir = mkdtempSync(join(tmpdir(), 'otpd-bench-peer-'));
-  const port = await freePort();
-  const server = await startProcess({
-    name: 'better-auth',
-    args: ['bench/peers/better-auth.mjs'],
-    env: { ...process.env, PORT: String(port), PEER_DB: join(dir, 'peer.db') },
-    url: `http://127.0.0.1:${port}`,
-    readyPath: '/__bench/codes',
-    cwd: ROOT,
-  });
-  try {
-    let counter = 0;
-    const number = () => `+1666${String(counter++).padStart(7, '0')}`;
-    let rate = 2_000;
-    if (wanted('peer-send')) {
-      await record('peer-send', 'better-auth phone-number: send OTP', null, server, load(server.url, {
-        method: 'POST',
-        path: '/api/auth/phone-number/send-otp',
-        expect: [200],
-        next: (request) => {
-          request.body = JSON.stringify({ phoneNumber: number() });
-        },
-      }));
-      rate = rows[rows.length - 1]!.measurement.rps;
-      await fetch(server.url + '/__bench/codes');
+interface PeerCode {
+  phoneNumber: string;
+  code: string;
+}
+
+/** better-auth's phone-number plugin on a fresh SQLite file of its own (bench/peers/better-auth.mjs). */
+class Peer {
+  private counter = 0;
+
+  private constructor(
+    readonly server: ServerProcess,
+    private readonly dir: string,
+  ) {}
+
+  static async start(): Promise<Peer> {
+    const dir = mkdtempSync(join(tmpdir(), 'otpd-bench-peer-'));
+    const port = await freePort();
+    const server = await startProcess({
+      name: 'better-auth',
+      args: ['bench/peers/better-auth.mjs'],
+      env: { ...process.env, PORT: String(port), PEER_DB: join(dir, 'peer.db') },
+      url: `http://127.0.0.1:${port}`,
+      readyPath: '/__bench/codes',
+      cwd: ROOT,
+    });
+    return new Peer(server, dir);
+  }
+
+  private number(): string {
+    return `+1666${String(this.counter++).padStart(7, '0')}`;
+  }
+
+  /** POST send-otp to a new number each time. */
+  send(): LoadSpec {
+    return load(this.server.url, {
+      method: 'POST',
+      path: '/api/auth/phone-number/send-otp',
+      expect: [200],
+      next: (request) => {
+        request.body = JSON.stringify({ phoneNumber: this.number() });
+      },
+    });
+  }
+
+  /** The codes the peer kept since the last call (it forgets them then). */
+  async takeCodes(): Promise<Record<string, string>> {
+    return (await (await fetch(this.server.url + '/__bench/codes', { signal: AbortSignal.timeout(10_000) })).json()) as Record<string, string>;
+  }
+
+  /** Codes sent beforehand, 100 at a time, for `verify`. */
+  async verifyPool(size: number): Promise<Cursor<PeerCode>> {
+    await this.takeCodes();
+    const numbers = Array.from({ length: size }, () => this.number());
+    for (let start = 0; start < numbers.length; start += 100) {
+      await Promise.all(numbers.slice(start, start + 100).map((phoneNumber) => fetch(this.server.url + '/api/auth/phone-number/send-otp', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ phoneNumber }) })));
     }
-    if (wanted('peer-verify')) {
-      // The pool: codes sent beforehand (as many as the send rate suggests verify can use, with a margin).
-      const size = poolSize(rate);
-      log(`    (pool of ${size} sent codes)`);
-      const numbers = Array.from({ length: size }, number);
-      for (let start = 0; start < numbers.length; start += 100) {
-        await Promise.all(numbers.slice(start, start + 100).map((phoneNumber) => fetch(server.url + '/api/auth/phone-number/send-otp', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ phoneNumber }) })));
-      }
-      const codes = (await (await fetch(server.url + '/__bench/codes')).json()) as Record<string, string>;
-      const pool = new Cursor(numbers.map((phoneNumber) => ({ phoneNumber, code: codes[phoneNumber]! })));
-      await settle(server);
-      await record('peer-verify', 'better-auth phone-number: verify (sign-up + session)', null, server, load(server.url, {
-        method: 'POST',
-        path: '/api/auth/phone-number/verify',
-        expect: [200],
-        next: (request) => {
-          request.body = JSON.stringify(pool.next());
-        },
-      }), () => pool.overrun());
-    }
-  } finally {
-    await server.stop();
-    rmSync(dir, { recursive: true, force: true });
+    const codes = await this.takeCodes();
+    const pool = new Cursor(numbers.map((phoneNumber) => ({ phoneNumber, code: codes[phoneNumber]! })));
+    await settle(this.server);
+    return pool;
+  }
+
+  /** POST verify with the right code of another pooled number each time (signs the person up). */
+  verify(pool: Cursor<PeerCode>): LoadSpec {
+    return load(this.server.url, {
+      method: 'POST',
+      path: '/api/auth/phone-number/verify',
+      expect: [200],
+      next: (request) => {
+        request.body = JSON.stringify(pool.next());
+      },
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.server.stop();
+    rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
-// --- two workers against one process ---------------------------------------------------------------
+async function peer(): Promise<void> {
+  if (!wanted('peer-send') && !wanted('peer-verify')) return;
+  log('peer: better-auth phone-number plugin (SQLite)');
+  const peer = await Peer.start();
+  try {
+    let rate = 2_000;
+    if (wanted('peer-send')) {
+      await record('peer-send', 'better-auth phone-number: send OTP', null, peer.server, peer.send());
+      rate = rows[rows.length - 1]!.measurement.rps;
+    }
+    if (wanted('peer-verify')) {
+      // As many codes as the send rate suggests verify can use, with a margin.
+      const size = poolSize(rate);
+      log(`    (pool of ${size} sent codes)`);
+      const pool = await peer.verifyPool(size);
+      await record('peer-verify', 'better-auth phone-number: verify (sign-up + session)', null, peer.server, peer.verify(pool), () => pool.overrun());
+    }
+  } finally {
+    await peer.stop();
+  }
+}
 
-/** Rounds of the comparison below; each measures both servers once. */
-const PAIR_ROUNDS = 3;
+// --- alternating rounds ------------------------------------------------------------------------------
 
-interface PairRound {
-  /** Which ran first in this round. */
-  first: '1 process' | '2 workers';
-  one: Measurement;
-  two: Measurement;
-  /** Two workers' CPU per request over one process's. */
+/**
+ * A target that compares two measurements is decided by rounds of its own: this machine's speed drifts by
+ * up to 2× within minutes, more than a target's margin (one process measured a minute before two workers
+ * gave 0.96× in one run and 1.38× in the next). Both servers run side by side (an idle one costs 0-3% of a
+ * core) and are measured alternately, A first in the first and third round and last in the second, after
+ * one uncounted measurement of each (a fresh server's first load was the highest round in two of three
+ * runs without it). The median of the rounds' ratios decides.
+ */
+const ROUNDS = 3;
+
+interface Contender {
+  name: string;
+  server: ServerProcess;
+  /** An otpd server (its store calls are read from /metrics), not the peer. */
+  otpd: boolean;
+  spec: () => LoadSpec;
+}
+
+interface Round {
+  /** Which side ran first in this round. */
+  first: string;
+  a: Measurement;
+  b: Measurement;
   ratio: number;
 }
 
-/** The two-worker comparison by scenario (`native-create`, `native-check-right`). */
-const pairs = new Map<string, PairRound[]>();
+interface Alternation {
+  a: string;
+  b: string;
+  /** What `ratio` is. */
+  ratioOf: string;
+  rounds: Round[];
+}
 
-/**
- * The two-worker target compares CPU per request of two measurements, and this machine's speed drifts by
- * up to 2× within minutes: one process measured a minute before two workers gave 0.96× in one run and
- * 1.38× in the next. So both servers run side by side (an idle one polls its outbox for 1-3% of a core)
- * and are measured alternately, one process first in one round and last in the next, and the median of
- * the rounds' ratios decides the target.
- */
+/** By target name. */
+const alternations = new Map<string, Alternation>();
+
+async function alternate(target: string, a: Contender, b: Contender, ratioOf: { text: string; of: (a: Measurement, b: Measurement) => number }, uncounted: boolean): Promise<void> {
+  if (uncounted) {
+    for (const side of [a, b]) {
+      const { measurement } = await measureServer(side.otpd, side.server, side.spec());
+      log(`  not counted, ${side.name}: ${summary(measurement)}`);
+    }
+  }
+  const rounds: Round[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = round % 2 === 0 ? [a, b] : [b, a];
+    const measured = new Map<Contender, Measurement>();
+    for (const side of order) {
+      const { measurement } = await measureServer(side.otpd, side.server, side.spec());
+      measured.set(side, measurement);
+      log(`  round ${round + 1}, ${side.name}: ${summary(measurement)}`);
+    }
+    const [first, second] = [measured.get(a)!, measured.get(b)!];
+    rounds.push({ first: order[0]!.name, a: first, b: second, ratio: ratioOf.of(first, second) });
+  }
+  alternations.set(target, { a: a.name, b: b.name, ratioOf: ratioOf.text, rounds });
+}
+
+/** Requests per second of A over B's: an otpd row over the peer's. */
+const THROUGHPUT = { text: 'req/s of a over b', of: (a: Measurement, b: Measurement) => (b.rps > 0 ? a.rps / b.rps : Number.NaN) };
+/** CPU per request of B over A's: two workers over one process. */
+const CPU_GROWTH = { text: 'CPU µs per request of b over a', of: (a: Measurement, b: Measurement) => (a.cpuMicrosPerRequest > 0 ? b.cpuMicrosPerRequest / a.cpuMicrosPerRequest : Number.NaN) };
+
+const PEER_TARGETS = { create: 'native create vs peer send, SQLite', check: 'native check (right code) vs peer verify, SQLite' };
+
+/** otpd on SQLite (one process) against the peer: creates against its sends, right checks against its verifies. */
+async function peerRounds(): Promise<void> {
+  const create = wanted('native-create@peer-rounds');
+  const check = wanted('native-check-right@peer-rounds');
+  if (!create && !check) return;
+  log(`otpd (SQLite, 1 process) against the peer, alternating, ${ROUNDS} rounds`);
+  const otpd = new OtpdUnderTest({ label: 'sqlite-peer-rounds', store: 'sqlite', workers: 1 }, ROOT);
+  let peer: Peer | undefined;
+  try {
+    await otpd.setUp();
+    const server = await otpd.start();
+    peer = await Peer.start();
+    const them = peer;
+    await settle(server);
+    if (create) {
+      log('native create against peer send');
+      await alternate(PEER_TARGETS.create, { name: 'otpd', server, otpd: true, spec: () => nativeCreate(otpd, server) }, { name: 'peer', server: them.server, otpd: false, spec: () => them.send() }, THROUGHPUT, true);
+    }
+    if (check) {
+      // A pool for every measurement, sized from the rates of the rows above.
+      const measurements = ROUNDS + (create ? 0 : 1);
+      const ours = poolSize(find('native-check-right@sqlite')?.rps ?? 6_000) * measurements;
+      const theirs = poolSize(find('peer-verify')?.rps ?? 400) * measurements;
+      log(`native check (right code) against peer verify (pools of ${ours} verifications and ${theirs} sent codes)`);
+      const pool = new Cursor(await otpd.verificationPool(ours));
+      await settle(server);
+      const theirPool = await them.verifyPool(theirs);
+      await alternate(PEER_TARGETS.check, { name: 'otpd', server, otpd: true, spec: () => nativeCheckRight(otpd, server, pool) }, { name: 'peer', server: them.server, otpd: false, spec: () => them.verify(theirPool) }, THROUGHPUT, !create);
+      for (const [name, cursor] of [['otpd', pool], ['peer', theirPool]] as const) {
+        const overrun = cursor.overrun();
+        if (overrun) log(`    (${name}: ${overrun})`);
+      }
+    }
+  } finally {
+    await peer?.stop();
+    await otpd.close();
+  }
+}
+
+const twoWorkerTarget = (scenario: string) => `${scenario}: server CPU per request, 2 workers vs 1 process on Redis`;
+
+/** One process against two workers on Redis, for creates and right-code checks (CPU per request). */
 async function twoWorkerPairs(): Promise<void> {
   const scenarios = ['native-create', 'native-check-right'].filter((scenario) => wanted(`${scenario}@redis-pairs`));
   if (scenarios.length === 0) return;
-  log(`two workers against one process on Redis, alternating, ${PAIR_ROUNDS} rounds`);
+  log(`two workers against one process on Redis, alternating, ${ROUNDS} rounds`);
   const one = new OtpdUnderTest({ label: 'redis-pairs-1p', store: 'redis', workers: 1 }, ROOT);
   const two = new OtpdUnderTest({ label: 'redis-pairs-2w', store: 'redis', workers: 2 }, ROOT);
   try {
@@ -449,45 +583,27 @@ async function twoWorkerPairs(): Promise<void> {
     await two.setUp();
     const servers = new Map([[one, await one.start()], [two, await two.start()]]);
     for (const scenario of scenarios) {
-      // A check pool for every round of each server, sized from the rate the Redis rows measured.
+      log(scenario);
+      const uncounted = scenario === scenarios[0];
+      // A check pool for every measurement of each server, sized from the rate the Redis rows measured.
       const rate = find('native-check-right@redis')?.rps ?? 5_000;
       const cursors = new Map<OtpdUnderTest, Cursor<PooledCode>>();
       if (scenario === 'native-check-right') {
         for (const otpd of [one, two]) {
-          const size = poolSize(rate, otpd.target.workers) * (PAIR_ROUNDS + (scenario === scenarios[0] ? 1 : 0));
+          const size = poolSize(rate, otpd.target.workers) * (ROUNDS + (uncounted ? 1 : 0));
           log(`    (pool of ${size} verifications for ${otpd.target.label})`);
           cursors.set(otpd, new Cursor(await otpd.verificationPool(size)));
         }
       }
-      const rounds: PairRound[] = [];
-      // Both servers meet their first load in a round that is not counted: the first round was the highest
-      // in two of three runs without it (a fresh server's first seconds, however long its warm-up).
-      if (scenario === scenarios[0]) {
-        for (const otpd of [one, two]) {
-          const server = servers.get(otpd)!;
-          const spec = scenario === 'native-create' ? nativeCreate(otpd, server) : nativeCheckRight(otpd, server, cursors.get(otpd)!);
-          const { measurement } = await measureServer(true, server, spec);
-          log(`  ${scenario}, not counted, ${otpd === one ? '1 process' : '2 workers'}: ${summary(measurement)}`);
-        }
-      }
-      for (let round = 0; round < PAIR_ROUNDS; round++) {
-        const order = round % 2 === 0 ? [one, two] : [two, one];
-        const measured = new Map<OtpdUnderTest, Measurement>();
-        for (const otpd of order) {
-          const server = servers.get(otpd)!;
-          const spec = scenario === 'native-create' ? nativeCreate(otpd, server) : nativeCheckRight(otpd, server, cursors.get(otpd)!);
-          const { measurement } = await measureServer(true, server, spec);
-          measured.set(otpd, measurement);
-          log(`  ${scenario}, round ${round + 1}, ${otpd === one ? '1 process' : '2 workers'}: ${summary(measurement)}`);
-        }
-        const [a, b] = [measured.get(one)!, measured.get(two)!];
-        rounds.push({ first: order[0] === one ? '1 process' : '2 workers', one: a, two: b, ratio: a.cpuMicrosPerRequest > 0 ? b.cpuMicrosPerRequest / a.cpuMicrosPerRequest : Number.NaN });
-      }
+      const side = (otpd: OtpdUnderTest, name: string): Contender => {
+        const server = servers.get(otpd)!;
+        return { name, server, otpd: true, spec: () => (scenario === 'native-create' ? nativeCreate(otpd, server) : nativeCheckRight(otpd, server, cursors.get(otpd)!)) };
+      };
+      await alternate(twoWorkerTarget(scenario), side(one, '1 process'), side(two, '2 workers'), CPU_GROWTH, uncounted);
       for (const [otpd, cursor] of cursors) {
         const overrun = cursor.overrun();
         if (overrun) log(`    (${otpd.target.label}: ${overrun})`);
       }
-      pairs.set(scenario, rounds);
     }
   } finally {
     await one.close();
@@ -522,6 +638,18 @@ function ratio(a: Measurement | undefined, b: Measurement | undefined): number |
   return a && b && b.rps > 0 ? a.rps / b.rps : undefined;
 }
 
+/**
+ * A target decided by alternating rounds when they ran: the median of their ratios, each round's ratio and
+ * its two numbers in the detail. `undefined` when they did not run.
+ */
+function fromRounds(name: string, check: (value: number) => boolean, bound: string, numbers: (round: Round) => string): Target | undefined {
+  const alternation = alternations.get(name);
+  if (!alternation || alternation.rounds.length === 0) return undefined;
+  const value = median(alternation.rounds.map((round) => round.ratio));
+  const rounds = alternation.rounds.map((round) => `${round.ratio.toFixed(2)}× (${numbers(round)}, ${round.first} first)`).join(', ');
+  return { name, met: check(value), detail: `${value.toFixed(2)}×, the median of ${alternation.rounds.length} alternating rounds (target ${bound}): ${rounds}` };
+}
+
 function targets(): Target[] {
   const echoRow = find('echo');
   const out: Target[] = [];
@@ -532,24 +660,27 @@ function targets(): Target[] {
   atLeast('native create vs bare echo, SQLite 1 process', ratio(find('native-create@sqlite'), echoRow), 0.6);
   const checkP99 = find('native-check-right@sqlite')?.p99;
   out.push({ name: 'native check p99 at 100 connections, SQLite 1 process', met: checkP99 === undefined ? null : checkP99 < 10, detail: checkP99 === undefined ? 'not measured' : `${checkP99} ms (target < 10 ms)` });
-  atLeast('native check (right code) vs peer verify, SQLite', ratio(find('native-check-right@sqlite'), find('peer-verify')), 25);
-  atLeast('native create vs peer send, SQLite', ratio(find('native-create@sqlite'), find('peer-send')), 10);
+  const throughputs = (round: Round) => `${Math.round(round.a.rps)} vs ${Math.round(round.b.rps)} req/s`;
+  for (const [name, id, peerId, min] of [
+    [PEER_TARGETS.check, 'native-check-right@sqlite', 'peer-verify', 25],
+    [PEER_TARGETS.create, 'native-create@sqlite', 'peer-send', 10],
+  ] as const) {
+    const rounds = fromRounds(name, (value) => value >= min, `≥ ${min}×`, throughputs);
+    if (rounds) out.push(rounds);
+    else atLeast(name, ratio(find(id), find(peerId)), min);
+  }
   for (const scenario of ['native-create', 'native-check-right']) {
-    const rounds = pairs.get(scenario);
-    if (rounds && rounds.length > 0) {
-      const growth = median(rounds.map((round) => round.ratio));
-      out.push({
-        name: `${scenario}: server CPU per request, 2 workers vs 1 process on Redis`,
-        met: growth <= 1.2,
-        detail: `${growth.toFixed(2)}×, the median of ${rounds.length} alternating rounds (target ≤ 1.2×): ${rounds.map((round) => `${round.ratio.toFixed(2)}× (${Math.round(round.two.cpuMicrosPerRequest)} vs ${Math.round(round.one.cpuMicrosPerRequest)} µs, ${round.first} first)`).join(', ')}`,
-      });
+    const name = twoWorkerTarget(scenario);
+    const rounds = fromRounds(name, (value) => value <= 1.2, '≤ 1.2×', (round) => `${Math.round(round.b.cpuMicrosPerRequest)} vs ${Math.round(round.a.cpuMicrosPerRequest)} µs`);
+    if (rounds) {
+      out.push(rounds);
       continue;
     }
     const one = find(`${scenario}@redis`);
     const two = find(`${scenario}@redis-2w`);
     const growth = one && two && one.cpuMicrosPerRequest > 0 ? two.cpuMicrosPerRequest / one.cpuMicrosPerRequest : undefined;
     out.push({
-      name: `${scenario}: server CPU per request, 2 workers vs 1 process on Redis`,
+      name,
       met: growth === undefined ? null : growth <= 1.2,
       detail:
         growth === undefined
@@ -612,10 +743,11 @@ async function main(): Promise<void> {
   // The rows a target compares run next to each other: this machine's speed drifts by up to 2× within
   // minutes (the echo: 27,200 and 15,400 req/s in two runs 15 minutes apart), so the SQLite rows come
   // right after the echo and right before the peer, and the Redis rows, compared only with each other, last;
-  // the two-worker target is decided by alternating rounds of its own (twoWorkerPairs).
+  // the targets that compare two servers are decided by alternating rounds of their own (alternate).
   await echo();
   await otpd({ label: 'sqlite', store: 'sqlite', workers: 1 });
   await peer();
+  await peerRounds();
   if (await redisAnswers()) {
     await otpd({ label: 'redis', store: 'redis', workers: 1 });
     await otpd({ label: 'redis-2w', store: 'redis', workers: 2 });
@@ -651,7 +783,7 @@ async function main(): Promise<void> {
         note: row.note ?? null,
         storeCallsPerRequest: row.storeCalls ?? null,
       })),
-      twoWorkerRounds: Object.fromEntries(pairs),
+      rounds: Object.fromEntries(alternations),
       targets: results,
       table: text,
       runSeconds: seconds,
