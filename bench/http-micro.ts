@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import Fastify, { type FastifyInstance, type InjectOptions } from 'fastify';
 import { loadConfig } from '../src/config.js';
 import { startServer } from '../src/server.js';
-import { deleteRedisPrefix, inBatches, REDIS_URL } from './lib/otpd.js';
+import { deleteRedisPrefix, Destinations, inBatches, REDIS_URL } from './lib/otpd.js';
 
 const profile = process.argv.includes('--cpu-prof');
 const scattered = process.argv.includes('--scattered');
@@ -40,9 +40,8 @@ const server = await startServer(loadConfig(env), { print: null, logStream: crea
 const { services } = server;
 const created = await services.apps.create('micro', { deliveryProvider: 'noop' });
 const headers = { authorization: `Bearer ${created.apiKey}`, 'content-type': 'application/json' };
-let next = 0;
-/** 7368787 is prime to 9999991 (a prime), so the scattered numbers do not repeat within 9,999,991 requests. */
-const destination = (): string => `+1555${String(scattered ? (next++ * 7368787) % 9999991 : next++).padStart(7, '0')}`;
+const destinations = new Destinations('+1555', scattered);
+const destination = (): string => destinations.take();
 
 const echo = Fastify();
 echo.post('/echo', async (request) => request.body);

@@ -6,9 +6,9 @@
  *   npm run bench -- [--duration 5] [--warmup 1] [--connections 100] [--only LIST] [--no-save] [--cpu-prof]
  *
  * `--only` takes comma-separated parts of scenario ids (`echo`, `sqlite`, `redis-2w`, `peer`,
- * `check-right`, `native-create@redis`, `@peer-rounds` and `@redis-pairs` for the alternating rounds
- * against the peer and of two workers against one process, …); a
- * scenario runs when its id contains one of them.
+ * `check-right`, `native-create@redis`, …); a scenario runs when its id contains one of them.
+ * `@peer-rounds` and `@redis-pairs` select the alternating rounds against the peer and of two workers
+ * against one process, which decide the targets that compare two servers (alternate()).
  * otpd runs from dist/ (`otpd serve`, built first when src/ is newer), every feature on as shipped: audit
  * log, metrics, rate limits, the outbox, JSON request logs (to /dev/null). Writes the table as JSON to
  * bench/results/DATE-MACHINE.json, with otpd's store calls per request (from GET /metrics) for each otpd
