@@ -28,6 +28,7 @@ const usage = (problem: string): never => {
   process.stderr.write(`${problem}\nusage: node --import tsx bench/http-micro.ts [create|check-wrong|check-right|all] [N: 100–1000000] [sqlite|redis] [--cpu-prof] [--scattered]\n`);
   process.exit(2);
 };
+for (const flag of process.argv.slice(2).filter((arg) => arg.startsWith('--'))) if (flag !== '--cpu-prof' && flag !== '--scattered') usage(`unknown option ${flag}`);
 if (!['create', 'check-wrong', 'check-right', 'all'].includes(what)) usage(`unknown use case "${what}"`);
 if (!Number.isInteger(count) || count < 100 || count > 1_000_000) usage('N must be an integer from 100 to 1,000,000');
 if (storeKind !== 'sqlite' && storeKind !== 'redis') usage(`unknown store "${storeKind}"`);
