@@ -36,6 +36,27 @@ describe('SQLite write transactions and other connections', () => {
     }
   });
 
+  it('a store opens on a file while another store of the process has a write waiting for its commit', async () => {
+    const path = join(dir, 'opening.db');
+    const first = await openSqliteStore({ path, checkpoint: false });
+    let second: Awaited<ReturnType<typeof openSqliteStore>> | undefined;
+    try {
+      const now = Date.now();
+      // The write holds the file's write lock until its group commits at the end of this turn.
+      const pending = first.putRecord('ns', 'a', { n: 1 }, {}, now);
+      const started = performance.now();
+      // In the same turn: opening must not take the write lock for a schema that is up to date, or it waits
+      // 5 s (busy_timeout) for a commit that needs this very event loop, then fails with SQLITE_BUSY.
+      second = await openSqliteStore({ path, checkpoint: false });
+      assert.ok(performance.now() - started < 1000, `took ${Math.round(performance.now() - started)} ms`);
+      await pending;
+      assert.equal((await second.getRecord<{ n: number }>('ns', 'a', now))?.value.n, 1);
+    } finally {
+      await first.close();
+      await second?.close();
+    }
+  });
+
   it('a write that cannot take the lock rejects with STORE_UNAVAILABLE once busy_timeout has passed', async () => {
     const path = join(dir, 'locked.db');
     const store = await openSqliteStore({ path });

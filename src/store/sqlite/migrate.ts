@@ -20,10 +20,17 @@ export function loadMigrations(): Migration[] {
 /**
  * Applies every migration newer than `PRAGMA user_version`, each in its own IMMEDIATE transaction, so
  * several processes starting on one file at once apply each migration exactly once.
+ *
+ * A file that is up to date is only read: no write lock. Another connection of this process may hold that
+ * lock until its event-loop turn ends (group-commit.ts), and `BEGIN IMMEDIATE` would wait for it
+ * synchronously, in that very turn, for the whole busy_timeout, then fail with SQLITE_BUSY.
  */
 export function migrate(db: Database): number {
+  const migrations = loadMigrations();
+  const latest = migrations[migrations.length - 1]?.version ?? 0;
+  if ((db.pragma('user_version', { simple: true }) as number) >= latest) return 0;
   let applied = 0;
-  for (const migration of loadMigrations()) {
+  for (const migration of migrations) {
     db.exec('BEGIN IMMEDIATE');
     try {
       const current = db.pragma('user_version', { simple: true }) as number;
