@@ -20,15 +20,17 @@ import { loadConfig } from '../src/config.js';
 import { startServer } from '../src/server.js';
 import { deleteRedisPrefix, Destinations, inBatches, REDIS_URL } from './lib/otpd.js';
 
-const profile = process.argv.includes('--cpu-prof');
-const scattered = process.argv.includes('--scattered');
-const [what = 'all', countText = '20000', storeKind = 'sqlite'] = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
+const args = process.argv.slice(2);
+const flags = new Set(args.filter((arg) => arg.startsWith('--')));
+const profile = flags.has('--cpu-prof');
+const scattered = flags.has('--scattered');
+const [what = 'all', countText = '20000', storeKind = 'sqlite'] = args.filter((arg) => !arg.startsWith('--'));
 const count = Number(countText);
 const usage = (problem: string): never => {
   process.stderr.write(`${problem}\nusage: node --import tsx bench/http-micro.ts [create|check-wrong|check-right|all] [N: 100–1000000] [sqlite|redis] [--cpu-prof] [--scattered]\n`);
   process.exit(2);
 };
-for (const flag of process.argv.slice(2).filter((arg) => arg.startsWith('--'))) if (flag !== '--cpu-prof' && flag !== '--scattered') usage(`unknown option ${flag}`);
+for (const flag of flags) if (flag !== '--cpu-prof' && flag !== '--scattered') usage(`unknown option ${flag}`);
 if (!['create', 'check-wrong', 'check-right', 'all'].includes(what)) usage(`unknown use case "${what}"`);
 if (!Number.isInteger(count) || count < 100 || count > 1_000_000) usage('N must be an integer from 100 to 1,000,000');
 if (storeKind !== 'sqlite' && storeKind !== 'redis') usage(`unknown store "${storeKind}"`);
@@ -42,7 +44,6 @@ const { services } = server;
 const created = await services.apps.create('micro', { deliveryProvider: 'noop' });
 const headers = { authorization: `Bearer ${created.apiKey}`, 'content-type': 'application/json' };
 const destinations = new Destinations('+1555', scattered);
-const destination = (): string => destinations.take();
 
 const echo = Fastify();
 echo.post('/echo', async (request) => request.body);
@@ -84,7 +85,7 @@ function report(name: string, micros: number, echoMicros: number): void {
 }
 
 const echoRequest = () => ({ method: 'POST' as const, url: '/echo', headers: { 'content-type': 'application/json' }, payload: '{"to":"+15550000000","code":"123456"}' });
-const createRequest = () => ({ method: 'POST' as const, url: '/v1/verifications', headers, payload: JSON.stringify({ to: destination(), channel: 'sms' }) });
+const createRequest = () => ({ method: 'POST' as const, url: '/v1/verifications', headers, payload: JSON.stringify({ to: destinations.take(), channel: 'sms' }) });
 
 // Warm-up: JIT, the database's first pages, the app and key caches.
 await inBatches(2000, () => echo.inject(echoRequest()), BATCH);
@@ -98,7 +99,7 @@ if (what === 'create' || what === 'all') {
 }
 if (what === 'check-wrong' || what === 'check-right' || what === 'all') {
   const context = { keyId: 'micro-setup' };
-  const pool = await inBatches(count, () => services.verifications.createRevealingCode(created.app, { to: destination(), maxAttempts: 20 }, context), BATCH);
+  const pool = await inBatches(count, () => services.verifications.createRevealingCode(created.app, { to: destinations.take(), maxAttempts: 20 }, context), BATCH);
   await settle();
   const check = (i: number, right: boolean) => {
     const { verification, code } = pool[i]!;

@@ -195,12 +195,15 @@ async function echo(): Promise<void> {
   }
 }
 
+/** The native API's credential for `otpd`'s bench app. */
+const bearer = (otpd: OtpdUnderTest) => ({ authorization: `Bearer ${otpd.apiKey}` });
+
 /** POST /v1/verifications to a new number each time. */
 function nativeCreate(otpd: OtpdUnderTest, server: ServerProcess, destinations: Destinations = otpd.destinations): LoadSpec {
   return load(server.url, {
     method: 'POST',
     path: '/v1/verifications',
-    headers: { authorization: `Bearer ${otpd.apiKey}` },
+    headers: bearer(otpd),
     expect: [201],
     next: (request) => {
       request.body = JSON.stringify({ to: destinations.take() });
@@ -213,7 +216,7 @@ function nativeCheckRight(otpd: OtpdUnderTest, server: ServerProcess, pool: Curs
   return load(server.url, {
     method: 'POST',
     path: '/v1/verifications/x/check',
-    headers: { authorization: `Bearer ${otpd.apiKey}` },
+    headers: bearer(otpd),
     expect: [200],
     next: (request) => {
       const entry = pool.next();
@@ -240,7 +243,7 @@ async function otpd(target: OtpdTarget): Promise<void> {
     const server = await otpd.start(options.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
     // Whatever setup queued that this process did not send yet is sent before anything is measured.
     await settle(server);
-    const key = { authorization: `Bearer ${otpd.apiKey}` };
+    const key = bearer(otpd);
     const suffix = `@${target.label}`;
     let rate = 5_000;
 
