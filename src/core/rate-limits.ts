@@ -1,4 +1,5 @@
 import { invalid } from '../errors.js';
+import type { SendRule } from './destination-sends.js';
 
 /**
  * Rate-limit policy, pure: which limits a send or a check is subject to, under which store keys, with
@@ -20,9 +21,6 @@ export const LIMIT_NAMES = [
   'checks-per-verification',
 ] as const;
 export type LimitName = (typeof LIMIT_NAMES)[number];
-
-/** `limit` of the 429 for a create within `destinationCooldown` of the last send to that destination. */
-export const DESTINATION_COOLDOWN = 'destination-cooldown';
 
 export interface WindowLimit {
   max: number;
@@ -165,8 +163,11 @@ export function callerBuckets(policy: LimitPolicy, given: Record<string, unknown
   return out;
 }
 
-/** Limits of creating a verification (its first send): the destination, the caller, the caller's buckets. */
-export function limitsForCreate(appId: string, policy: LimitPolicy, to: string, context: RequestContext, buckets: Array<[string, string]>): LimitCheck[] {
+/**
+ * The caller's limits of creating a verification: per key, per address, the caller's buckets. The
+ * destination's own (its cooldown and `sends-per-destination`) are `sendRule`'s, decided in one store step.
+ */
+export function limitsForCreate(appId: string, policy: LimitPolicy, context: RequestContext, buckets: Array<[string, string]>): LimitCheck[] {
   const out: LimitCheck[] = [];
   const perKey = limitOf(policy, 'verifications-per-key');
   if (perKey && context.keyId !== undefined) out.push(check(appId, 'verifications-per-key', context.keyId, perKey));
@@ -177,14 +178,16 @@ export function limitsForCreate(appId: string, policy: LimitPolicy, to: string, 
     const bucket = policy.rateLimitBuckets[name];
     if (bucket) out.push(check(appId, `bucket:${name}`, value, bucket));
   }
-  out.push(...limitsForSend(appId, policy, to));
   return out;
 }
 
-/** Limits of any send to a destination (a create or a resend). */
-export function limitsForSend(appId: string, policy: LimitPolicy, to: string): LimitCheck[] {
+/**
+ * The destination's rules of any send to it (a create or a resend): `sends-per-destination`, and for a
+ * create the destination cooldown (`cooldownMs`, 0 for a resend or when it is off).
+ */
+export function sendRule(policy: LimitPolicy, cooldownMs: number): SendRule {
   const perDestination = limitOf(policy, 'sends-per-destination');
-  return perDestination ? [check(appId, 'sends-per-destination', to, perDestination)] : [];
+  return { cooldownMs, window: perDestination && { max: perDestination.max, windowMs: perDestination.windowSeconds * 1000 } };
 }
 
 /** Limits of a check: the caller's and the verification's. */
@@ -198,11 +201,6 @@ export function limitsForCheck(appId: string, policy: LimitPolicy, verificationI
   const perVerification = limitOf(policy, 'checks-per-verification');
   if (perVerification) out.push(check(appId, 'checks-per-verification', verificationId, perVerification));
   return out;
-}
-
-/** Store key of the per-destination cooldown marker. */
-export function cooldownKey(appId: string, to: string): string {
-  return `${appId}:${to}`;
 }
 
 /** Retry-After seconds from milliseconds: at least 1, rounded up. */

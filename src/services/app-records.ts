@@ -5,7 +5,7 @@ import { allRecords } from './all-records.js';
  * Records of one namespace that belong to an app and must go when the app is deleted: people's contact
  * points, authenticator secrets, webhook secrets. Each service that stores such records declares them
  * next to its namespace (like `RecordRewrap` for key rotation); `AppsService.delete` removes them.
- * Records with a ttl (pending codes, cooldowns) are not listed: they expire on their own.
+ * Records with a ttl (pending codes, dialect bindings) are not listed: they expire on their own.
  */
 export interface AppOwnedRecords {
   namespace: string;

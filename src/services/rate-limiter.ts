@@ -1,22 +1,11 @@
 import type { Logger } from 'pino';
 import type { Channel } from '../core/destination.js';
-import {
-  callerBuckets,
-  cooldownKey,
-  DESTINATION_COOLDOWN,
-  limitsForCheck,
-  limitsForCreate,
-  limitsForSend,
-  retryAfterSeconds,
-  type LimitCheck,
-  type RequestContext,
-} from '../core/rate-limits.js';
+import { isEmptyRule, type SendRule } from '../core/destination-sends.js';
+import { callerBuckets, limitsForCheck, limitsForCreate, retryAfterSeconds, sendRule, type LimitCheck, type RequestContext } from '../core/rate-limits.js';
 import type { VerificationRecord } from '../core/verification.js';
 import { OtpdError } from '../errors.js';
 import type { AppRecord, Store } from '../store/store.js';
 import { PumpingGuard, type Refund } from './pumping-guard.js';
-
-const COOLDOWNS = 'send-cooldown';
 
 /** What a send was admitted with; `refund` gives it back when the send does not happen after all. */
 export interface Admission {
@@ -41,8 +30,8 @@ export class RateLimiter {
   }
 
   /**
-   * Before a verification is created (and so before its first send): the caller's and the destination's
-   * limits, the destination's cooldown, then the pumping guard. Throws VALIDATION for a bad `rateLimits`
+   * Before a verification is created (and so before its first send): the destination's cooldown and send
+   * window (one store step), the caller's limits, then the pumping guard. Throws VALIDATION for a bad `rateLimits`
    * or a country outside the allow-list, RATE_LIMITED (429 with `limit` and Retry-After) otherwise.
    * `ttlMs`: how long the code about to be sent lives (bounds the destination cooldown it starts).
    */
@@ -51,8 +40,8 @@ export class RateLimiter {
     this.pumping.assertCountryAllowed(app, channel, to);
     const refunds: Refund[] = [];
     try {
-      refunds.push(await this.claimCooldown(app, to, ttlMs));
-      refunds.push(await this.pass(limitsForCreate(app.id, app.settings, to, context, buckets)));
+      refunds.push(await this.admitDestination(app, to, sendRule(app.settings, this.cooldownMs(app, ttlMs))));
+      refunds.push(await this.pass(limitsForCreate(app.id, app.settings, context, buckets)));
       refunds.push(await this.pumping.admitSend(app, channel, to));
     } catch (error) {
       await this.refundAll(refunds);
@@ -68,7 +57,7 @@ export class RateLimiter {
   async admitResend(app: AppRecord, verification: VerificationRecord): Promise<Admission> {
     const refunds: Refund[] = [];
     try {
-      refunds.push(await this.pass(limitsForSend(app.id, app.settings, verification.to)));
+      refunds.push(await this.admitDestination(app, verification.to, sendRule(app.settings, 0)));
       refunds.push(await this.pumping.admitSend(app, verification.channel, verification.to));
     } catch (error) {
       await this.refundAll(refunds);
@@ -81,8 +70,7 @@ export class RateLimiter {
   async markSent(app: AppRecord, to: string, ttlMs: number): Promise<void> {
     const cooldownMs = this.cooldownMs(app, ttlMs);
     if (cooldownMs === 0) return;
-    const now = this.clock();
-    await this.store.putRecord(COOLDOWNS, cooldownKey(app.id, to), { until: now + cooldownMs }, { ttlMs: cooldownMs }, now);
+    await this.store.restartCooldown(app.id, to, cooldownMs, this.clock());
   }
 
   /**
@@ -112,33 +100,30 @@ export class RateLimiter {
   }
 
   /**
-   * The destination's cooldown, claimed create-if-absent so of concurrent creates exactly one sends. The
-   * record's `until` is judged by this clock (a store's own expiry may run a few ms late): a record past
-   * its `until` is taken over by compare-and-set, so again only one of concurrent creates wins.
+   * The destination's rules, decided by the store in one step, so of concurrent creates to one destination
+   * exactly one sends within its cooldown, and never more than its window allows. The cooldown's end is
+   * judged by this process's clock (`now`), as every limit is.
    */
-  private async claimCooldown(app: AppRecord, to: string, ttlMs: number): Promise<Refund> {
-    const cooldownMs = this.cooldownMs(app, ttlMs);
-    if (cooldownMs === 0) return async () => undefined;
-    const id = cooldownKey(app.id, to);
-    const now = this.clock();
-    const value = { until: now + cooldownMs };
-    let version = await this.store.putRecord(COOLDOWNS, id, value, { ifVersion: null, ttlMs: cooldownMs }, now);
-    if (version === undefined) {
-      const existing = await this.store.getRecord<{ until: number }>(COOLDOWNS, id, now);
-      if (!existing || existing.value.until <= now) {
-        version = await this.store.putRecord(COOLDOWNS, id, value, { ifVersion: existing ? existing.version : null, ttlMs: cooldownMs }, now);
-      }
-      if (version === undefined) {
-        const retryMs = existing ? existing.value.until - now : 1000;
+  private async admitDestination(app: AppRecord, to: string, rule: SendRule): Promise<Refund> {
+    if (isEmptyRule(rule)) return async () => undefined;
+    const admission = await this.store.admitSend(app.id, to, rule, this.clock());
+    if (!admission.allowed) {
+      const retryAfter = retryAfterSeconds(admission.retryAfterMs);
+      if (admission.limit === 'destination-cooldown') {
         const cooldown = app.settings.destinationCooldown;
-        throw new OtpdError('RATE_LIMITED', `a code was sent to this destination less than ${cooldown} s ago; retry in ${retryAfterSeconds(retryMs)} s`, {
-          retryAfter: retryAfterSeconds(retryMs),
-          extensions: { limit: DESTINATION_COOLDOWN, windowSeconds: cooldown },
+        throw new OtpdError('RATE_LIMITED', `a code was sent to this destination less than ${cooldown} s ago; retry in ${retryAfter} s`, {
+          retryAfter,
+          extensions: { limit: admission.limit, windowSeconds: cooldown },
         });
       }
+      const { max, windowMs } = rule.window!;
+      throw new OtpdError('RATE_LIMITED', `${describe(admission.limit)}: at most ${max} per ${windowMs / 1000} s; retry in ${retryAfter} s`, {
+        retryAfter,
+        extensions: { limit: admission.limit, max, windowSeconds: windowMs / 1000 },
+      });
     }
     return async () => {
-      await this.store.deleteRecord(COOLDOWNS, id);
+      await this.store.refundSend(app.id, to, rule, admission.cooldownUntil, this.clock());
     };
   }
 

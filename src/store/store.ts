@@ -1,3 +1,4 @@
+import type { SendAdmission, SendRule } from '../core/destination-sends.js';
 import type { AppSettings } from '../core/settings.js';
 import type { CheckOutcome, DeliveryStatus, VerificationRecord, ResendPolicy } from '../core/verification.js';
 import type { OutboxLease, OutboxMessage, OutboxStore } from './outbox.js';
@@ -74,11 +75,27 @@ export interface Store extends OutboxStore {
    */
   purgeVerifications(olderThan: number, appId?: string): Promise<number>;
   /**
-   * Personal-data erasure: removes every verification of (app, to), pending or finished, and the pending
-   * index. Returns how many verifications went. Scans in bounded chunks, so it may take a while on a large
-   * store but never holds the write lock (SQLite) or blocks Redis for long.
+   * Personal-data erasure: removes every verification of (app, to), pending or finished, the pending
+   * index and the destination's send state (`admitSend`). Returns how many verifications went. Scans in
+   * bounded chunks, so it may take a while on a large store but never holds the write lock (SQLite) or
+   * blocks Redis for long.
    */
   eraseDestination(appId: string, to: string): Promise<number>;
+
+  // --- destinations: the rules of each send to one (app, to) (core/destination-sends.ts) -------------
+  /**
+   * Decides one send to (app, to) under `rule` in one atomic step: its cooldown, then its send window. An
+   * admitted send is counted and, with `rule.cooldownMs`, starts the cooldown; a refused one changes nothing.
+   * The destination's state lasts until both have run out (`destinationExpiresAt`).
+   */
+  admitSend(appId: string, to: string, rule: SendRule, now: number): Promise<SendAdmission>;
+  /**
+   * Gives back an admitted send that did not happen: one send off the window (never below zero), and the
+   * cooldown it started (`claimedUntil`, the admission's `cooldownUntil`) unless a later send restarted it.
+   */
+  refundSend(appId: string, to: string, rule: SendRule, claimedUntil: number, now: number): Promise<void>;
+  /** A resend went out: the destination's cooldown runs until at least `now + cooldownMs`. */
+  restartCooldown(appId: string, to: string, cooldownMs: number, now: number): Promise<void>;
 
   // --- idempotency (24 h replay of a create) -------------------------------------------------------
   beginIdempotent(scope: string, key: string, fingerprint: string, ttlMs: number, now: number): Promise<IdempotencyBegin>;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { callingCodeOf, convertsTooPoorly, countryAllowed, countryOf, DEFAULT_CONVERSION_GUARD, longestPrefix, prefixLimitFor, priceMicros } from '../../src/core/pumping.js';
-import { callerBuckets, DEFAULT_RATE_LIMITS, limitsForCheck, limitsForCreate, type LimitPolicy } from '../../src/core/rate-limits.js';
+import { callerBuckets, DEFAULT_RATE_LIMITS, limitsForCheck, limitsForCreate, sendRule, type LimitPolicy } from '../../src/core/rate-limits.js';
 import { applySettings, defaultSettings, parseSettingAssignment } from '../../src/core/settings.js';
 import { decideSliding, slidingRetryAfterMs, type SlidingState } from '../../src/core/sliding-window.js';
 import { isOtpdError } from '../../src/errors.js';
@@ -43,17 +43,23 @@ describe('which limits apply', () => {
     rateLimitBuckets: { user_id: { max: 3, windowSeconds: 600 } },
   };
   it('per-IP limits count keyless requests only; per-key limits keyed ones', () => {
-    const keyless = limitsForCreate('app', policy, '+12015550100', { ip: '203.0.113.1' }, []).map((c) => c.limit);
-    assert.deepEqual(keyless, ['verifications-per-ip', 'sends-per-destination']);
-    const keyed = limitsForCreate('app', policy, '+12015550100', { ip: '203.0.113.1', keyId: 'key_1' }, [['user_id', 'u-42']]).map((c) => c.limit);
-    assert.deepEqual(keyed, ['verifications-per-key', 'bucket:user_id', 'sends-per-destination']);
+    const keyless = limitsForCreate('app', policy, { ip: '203.0.113.1' }, []).map((c) => c.limit);
+    assert.deepEqual(keyless, ['verifications-per-ip']);
+    const keyed = limitsForCreate('app', policy, { ip: '203.0.113.1', keyId: 'key_1' }, [['user_id', 'u-42']]).map((c) => c.limit);
+    assert.deepEqual(keyed, ['verifications-per-key', 'bucket:user_id']);
     assert.deepEqual(limitsForCheck('app', policy, 've_1', { ip: '203.0.113.1' }).map((c) => c.limit), ['checks-per-ip', 'checks-per-verification']);
   });
   it('keys are per app and per subject', () => {
-    const [a] = limitsForCreate('app_a', policy, '+12015550100', {}, []);
-    const [b] = limitsForCreate('app_b', policy, '+12015550100', {}, []);
+    const [a] = limitsForCreate('app_a', policy, { keyId: 'key_1' }, []);
+    const [b] = limitsForCreate('app_b', policy, { keyId: 'key_1' }, []);
     assert.notEqual(a!.key, b!.key);
-    assert.equal(a!.windowMs, 600_000);
+    assert.equal(a!.windowMs, 60_000);
+  });
+  it("a destination's rules: its send window always, the cooldown only when given (creates)", () => {
+    assert.deepEqual(sendRule(policy, 30_000), { cooldownMs: 30_000, window: { max: 5, windowMs: 600_000 } });
+    assert.deepEqual(sendRule(policy, 0), { cooldownMs: 0, window: { max: 5, windowMs: 600_000 } });
+    const off: LimitPolicy = { ...policy, rateLimits: { ...policy.rateLimits, 'sends-per-destination': null } };
+    assert.deepEqual(sendRule(off, 0), { cooldownMs: 0, window: null });
   });
   it('caller buckets must be defined by the app and be short printable values', () => {
     assert.deepEqual(callerBuckets(policy, { user_id: 42 }), [['user_id', '42']]);

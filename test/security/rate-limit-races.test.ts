@@ -29,9 +29,13 @@ for (const backend of STORE_BACKENDS) {
       const refused = results.filter((r) => r.status === 429);
       assert.equal(admitted.length + refused.length, 200, 'only 200 and 429 answers');
       // The per-key limit (150) admits first, then the per-verification one (100) refuses: refunds keep the
-      // per-key count at exactly the admitted checks, so exactly 100 get through.
+      // per-key count at exactly the admitted checks, so exactly 100 get through. Checks that arrive in one
+      // burst may all meet the per-key limit before the first refunds land (a store call per limit, and
+      // Redis answers one turn's calls together), so up to 50 are refused by it instead: still exactly 100.
       assert.equal(admitted.length, 100);
-      assert.ok(refused.every((r) => r.body.limit === 'checks-per-verification' && Number(r.headers.get('retry-after')) > 0));
+      const perKey = refused.filter((r) => r.body.limit === 'checks-per-key').length;
+      assert.ok(perKey <= 50, `${perKey} refused by the per-key limit`);
+      assert.ok(refused.every((r) => (r.body.limit === 'checks-per-verification' || r.body.limit === 'checks-per-key') && Number(r.headers.get('retry-after')) > 0));
       assert.ok(admitted.every((r) => r.body.valid === false && r.body.attempts <= 5), 'an answer reported more attempts than allowed');
       const state = (await server.request('GET', `/v1/verifications/${v.id}`, undefined, { apiKey })).body;
       assert.equal(state.attempts, 5);

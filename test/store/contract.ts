@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { SendRule } from '../../src/core/destination-sends.js';
 import { newId } from '../../src/core/ids.js';
 import { defaultSettings } from '../../src/core/settings.js';
 import type { VerificationRecord } from '../../src/core/verification.js';
@@ -226,6 +227,84 @@ export function storeContract(name: string, open: () => Promise<Store>, teardown
         await store.createVerification(record, T0);
         await store.purgeVerifications(T0 + 2000);
         assert.equal(await store.getVerification(app.id, record.id), undefined);
+      });
+    });
+
+    describe('destinations', () => {
+      const number = () => `+1556${Math.floor(Math.random() * 1e7).toString().padStart(7, '0')}`;
+      const cooldownOnly: SendRule = { cooldownMs: 30_000, window: null };
+
+      it('a send starts the cooldown, which refuses creates until it ends (naming the limit and the wait) but not resends', async () => {
+        const to = number();
+        const now = Date.now();
+        assert.deepEqual(await store.admitSend(app.id, to, cooldownOnly, now), { allowed: true, cooldownUntil: now + 30_000 });
+        assert.deepEqual(await store.admitSend(app.id, to, cooldownOnly, now + 1_000), { allowed: false, limit: 'destination-cooldown', retryAfterMs: 29_000 });
+        assert.deepEqual(await store.admitSend(app.id, to, { cooldownMs: 0, window: null }, now + 1_000), { allowed: true, cooldownUntil: 0 });
+        assert.deepEqual(await store.admitSend(app.id, to, cooldownOnly, now + 30_000), { allowed: true, cooldownUntil: now + 60_000 });
+      });
+      it('sends are counted in a sliding window; a send refused by either rule counts nothing', async () => {
+        const window = 60_000;
+        const start = Math.floor(Date.now() / window) * window;
+        const to = number();
+        const rule: SendRule = { cooldownMs: 0, window: { max: 3, windowMs: window } };
+        const results = [];
+        for (let i = 0; i < 4; i++) results.push(await store.admitSend(app.id, to, rule, start + 10));
+        assert.deepEqual(results.map((r) => r.allowed), [true, true, true, false]);
+        // As slidingHit: in the next window 3 × (1 − x/60 s) + 1 ≤ 3 at x = 20 s.
+        assert.deepEqual(results[3], { allowed: false, limit: 'sends-per-destination', retryAfterMs: window - 10 + 20_000 });
+        assert.equal((await store.admitSend(app.id, to, rule, start + window + window / 3)).allowed, true);
+
+        const both: SendRule = { cooldownMs: 10_000, window: { max: 2, windowMs: window } };
+        const other = number();
+        assert.equal((await store.admitSend(app.id, other, both, start + 10)).allowed, true);
+        assert.equal((await store.admitSend(app.id, other, both, start + 20)).allowed, false);
+        // Had the refused create counted, this second send would pass the window's 2.
+        assert.equal((await store.admitSend(app.id, other, both, start + 10_010)).allowed, true);
+        // Two in this window: in the next one 2 × (1 − x/60 s) + 1 ≤ 2 at x = 30 s.
+        assert.deepEqual(await store.admitSend(app.id, other, both, start + 20_010), { allowed: false, limit: 'sends-per-destination', retryAfterMs: window - 20_010 + 30_000 });
+      });
+      it('a refund gives back the send and the cooldown it started, but not a cooldown a later send restarted', async () => {
+        const to = number();
+        const now = Date.now();
+        const rule: SendRule = { cooldownMs: 30_000, window: { max: 1, windowMs: 600_000 } };
+        const first = await store.admitSend(app.id, to, rule, now);
+        assert.ok(first.allowed);
+        await store.refundSend(app.id, to, rule, first.cooldownUntil, now + 1);
+        const second = await store.admitSend(app.id, to, rule, now + 2);
+        assert.ok(second.allowed, 'the refund released both the count and the cooldown');
+        await store.restartCooldown(app.id, to, 30_000, now + 3);
+        await store.refundSend(app.id, to, rule, second.cooldownUntil, now + 4);
+        assert.deepEqual(await store.admitSend(app.id, to, rule, now + 5), { allowed: false, limit: 'destination-cooldown', retryAfterMs: 29_998 });
+        assert.equal((await store.admitSend(app.id, to, { cooldownMs: 0, window: rule.window }, now + 5)).allowed, true, 'the count was given back');
+        await store.refundSend(app.id, number(), rule, now, now);
+      });
+      it('a restarted cooldown is never shortened, and starts where none ran', async () => {
+        const to = number();
+        const now = Date.now();
+        await store.restartCooldown(app.id, to, 20_000, now);
+        assert.deepEqual(await store.admitSend(app.id, to, cooldownOnly, now + 1), { allowed: false, limit: 'destination-cooldown', retryAfterMs: 19_999 });
+        await store.restartCooldown(app.id, to, 5_000, now + 2);
+        assert.deepEqual(await store.admitSend(app.id, to, cooldownOnly, now + 3), { allowed: false, limit: 'destination-cooldown', retryAfterMs: 19_997 });
+      });
+      it('is atomic under concurrency: one send per cooldown, the window’s max per window', async () => {
+        const now = Date.now();
+        const to = number();
+        const cooled = await Promise.all(Array.from({ length: 30 }, () => store.admitSend(app.id, to, cooldownOnly, now)));
+        assert.equal(cooled.filter((r) => r.allowed).length, 1);
+        const counted = number();
+        const rule: SendRule = { cooldownMs: 0, window: { max: 4, windowMs: 600_000 } };
+        const windowed = await Promise.all(Array.from({ length: 30 }, () => store.admitSend(app.id, counted, rule, now)));
+        assert.equal(windowed.filter((r) => r.allowed).length, 4);
+      });
+      it('keeps destinations of different apps and numbers apart, and erasure removes one', async () => {
+        const to = number();
+        const now = Date.now();
+        assert.equal((await store.admitSend(app.id, to, cooldownOnly, now)).allowed, true);
+        assert.equal((await store.admitSend('app_other', to, cooldownOnly, now)).allowed, true);
+        assert.equal((await store.admitSend(app.id, number(), cooldownOnly, now)).allowed, true);
+        await store.eraseDestination(app.id, to);
+        assert.equal((await store.admitSend(app.id, to, cooldownOnly, now + 1)).allowed, true, 'the erased state is gone');
+        assert.equal((await store.admitSend('app_other', to, cooldownOnly, now + 1)).allowed, false, "the other app's is not");
       });
     });
 

@@ -59,6 +59,26 @@ describe('Redis store specifics', () => {
     return pendingVerification(TEST_ROUTING_KEY, appId, to, now, { codeHash: 'x'.repeat(43), codeKid: 'abcd1234', ...overrides });
   }
 
+  it("a destination's send state is one hash in its group's slot, expiring when its cooldown and counts are over, never sooner", async () => {
+    const to = '+15557770001';
+    const now = Date.now();
+    const key = keys.destination(groupOf(routingTag(TEST_ROUTING_KEY, appId, to)), destinationDigest(TEST_ROUTING_KEY, appId, to));
+    const rule = { cooldownMs: 30_000, window: { max: 5, windowMs: 600_000 } };
+    assert.equal((await store.admitSend(appId, to, rule, now)).allowed, true);
+    assert.deepEqual(await redis.hgetall(key), { u: String(now + 30_000), w: String(Math.floor(now / 600_000) * 600_000), c: '1', p: '0' });
+    const windowEnd = Math.floor(now / 600_000) * 600_000 + 1_200_000;
+    const ttl = await redis.pttl(key);
+    assert.ok(ttl > windowEnd - Date.now() - 1_000 && ttl <= windowEnd - now, `ttl ${ttl}`);
+    // A restart without the window's rule does not cut the counts' life short.
+    await store.restartCooldown(appId, to, 30_000, now + 1);
+    assert.ok((await redis.pttl(key)) > windowEnd - Date.now() - 1_000);
+    const cooldownOnly = '+15557770002';
+    const short = keys.destination(groupOf(routingTag(TEST_ROUTING_KEY, appId, cooldownOnly)), destinationDigest(TEST_ROUTING_KEY, appId, cooldownOnly));
+    await store.admitSend(appId, cooldownOnly, { cooldownMs: 30_000, window: null }, now);
+    const shortTtl = await redis.pttl(short);
+    assert.ok(shortTtl > 25_000 && shortTtl <= 30_000, `ttl ${shortTtl}`);
+  });
+
   it('gives every short-lived key a TTL: only apps, API keys and records without ttl are permanent', async () => {
     const now = Date.now();
     await store.insertApiKey({ id: newId('key'), appId, hash: 'h-' + appId, prefix: 'otpd_x', createdAt: now, revokedAt: null });

@@ -1,3 +1,4 @@
+import { sendAdmissionFrom, type SendAdmission, type SendRule } from '../../core/destination-sends.js';
 import { isVerificationId, routingTag, routingTagOfVerificationId, timeOfId } from '../../core/ids.js';
 import { slidingResult } from '../../core/sliding-window.js';
 import type { ResendPolicy, VerificationRecord } from '../../core/verification.js';
@@ -292,7 +293,29 @@ export class RedisStore implements Store {
       cursor = page.nextCursor;
     } while (cursor !== undefined);
     await this.redis.guard(() => this.redis.commands.hdel(pointers, args[2]!));
+    await this.redis.guard(() => this.redis.commands.del(this.keys.destination(groupOf(tag), args[2]!)));
     return erased;
+  }
+
+  // --- destinations --------------------------------------------------------------------------------
+
+  async admitSend(appId: string, to: string, rule: SendRule, now: number): Promise<SendAdmission> {
+    const [admitted, cooldownUntil, windowStart, current, previous] = await this.destinationSend(appId, to, 'admit', now, rule.cooldownMs, rule, 0);
+    return sendAdmissionFrom(admitted === 1, { cooldownUntil, sends: { windowStart, current, previous } }, rule, now);
+  }
+
+  async refundSend(appId: string, to: string, rule: SendRule, claimedUntil: number, now: number): Promise<void> {
+    await this.destinationSend(appId, to, 'refund', now, 0, rule, claimedUntil);
+  }
+
+  async restartCooldown(appId: string, to: string, cooldownMs: number, now: number): Promise<void> {
+    await this.destinationSend(appId, to, 'restart', now, cooldownMs, { cooldownMs, window: null }, 0);
+  }
+
+  private async destinationSend(appId: string, to: string, mode: 'admit' | 'refund' | 'restart', now: number, cooldownMs: number, rule: SendRule, claimedUntil: number): Promise<[number, number, number, number, number]> {
+    const key = this.keys.destination(groupOf(routingTag(this.routingKey, appId, to)), destinationDigest(this.routingKey, appId, to));
+    const reply = await this.redis.run(S.DESTINATION_SEND, [key], [mode, now, cooldownMs, rule.window?.max ?? '', rule.window?.windowMs ?? 0, claimedUntil]);
+    return (reply as Array<number | string>).map(Number) as [number, number, number, number, number];
   }
 
   // --- idempotency ---------------------------------------------------------------------------------

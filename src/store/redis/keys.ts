@@ -9,6 +9,9 @@ import { OtpdError } from '../../errors.js';
  *                                           (codec.ts) → the id, without `ve_`, of its latest pending verification;
  *                                           field `prune`: time of the group's next sweep. Expires with the
  *                                           latest expiresAt of its pointers, moved on resend
+ *   P d:{G}:<digest>                hash    one destination's send rules (scripts.ts DESTINATION_SEND): u cooldown until,
+ *                                           w window start, c sends, p previous window's; `digest` as the pending
+ *                                           pointer's. Expires when both the cooldown and the window's counts are over
  *   P {apps}:a:<appId>              hash    app: n name, s settings JSON, c createdAt, u updatedAt; permanent
  *   P {apps}:names                  hash    app name → app id (name uniqueness); permanent
  *   P {apps}:k:<keyHash>            hash    API key: i id, a appId, p prefix, c createdAt, r revokedAt; permanent
@@ -67,6 +70,11 @@ export class RedisKeys {
   /** The hash of the group's pending pointers. */
   pendingPointers(group: string): string {
     return `${this.prefix}p:{${group}}`;
+  }
+
+  /** A destination's send state, in its group's slot beside its verifications. */
+  destination(group: string, digest: string): string {
+    return `${this.prefix}d:{${group}}:${digest}`;
   }
 
   app(appId: string): string {

@@ -661,6 +661,70 @@ return 1
 };
 
 /**
+ * One destination's send rules (src/core/destination-sends.ts), in one hash: u cooldown until, w window
+ * start, c sends in it, p sends in the window before. The same rules as `decideSend`, `refundSend` and
+ * `restartCooldown`, in the same order and with the same window arithmetic as SLIDING_HIT, so both stores
+ * decide alike; JavaScript derives the admission's answer (Retry-After, which limit) from the state the
+ * script decided on (`sendAdmissionFrom`). Atomic, so of concurrent sends to one destination exactly as many
+ * pass as the rules allow, from any number of processes. The expiry is only ever extended: a write under a
+ * rule without a window (a resend's restart) must not drop counts another rule still needs.
+ *
+ * KEYS: 1 the destination's hash. ARGV: 1 mode ('admit' | 'refund' | 'restart'), 2 now, 3 cooldown ms (0:
+ * none), 4 window max ('' when there is no window), 5 window ms, 6 the cooldown a refund releases.
+ * Returns { 1 | 0 admitted (refund and restart: 1), u, w, c, p as they were before }.
+ */
+export const DESTINATION_SEND: ScriptDefinition = {
+  name: 'otpdDestinationSend',
+  numberOfKeys: 1,
+  lua:
+    WRITES +
+    INT +
+    `
+local key, mode, now, cooldown = KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local max, window = tonumber(ARGV[4]), tonumber(ARGV[5])
+local stored = redis.call('HMGET', key, 'u', 'w', 'c', 'p')
+local u, w = tonumber(stored[1]) or 0, tonumber(stored[2]) or 0
+local c, p = tonumber(stored[3]) or 0, tonumber(stored[4]) or 0
+local before = { int(u), int(w), c, p }
+local function roll()
+  local start = math.floor(now / window) * window
+  if w < start then
+    if w == start - window then p = c else p = 0 end
+    w = start; c = 0
+  end
+end
+local function store()
+  redis.call('HSET', key, 'u', int(u), 'w', int(w), 'c', int(c), 'p', int(p))
+  local keep = u
+  if max then keep = math.max(keep, w + 2 * window) end
+  if redis.call('PTTL', key) < keep - now then redis.call('PEXPIRE', key, int(math.max(1, keep - now))) end
+end
+
+if mode == 'admit' then
+  if cooldown > 0 and u > now then return { 0, unpack(before) } end
+  if max then
+    roll()
+    local elapsed = math.min(window, math.max(0, now - w))
+    if p * (window - elapsed) / window + c + 1 > max then return { 0, unpack(before) } end
+    c = c + 1
+  end
+  if cooldown > 0 then u = now + cooldown end
+elseif mode == 'refund' then
+  if not stored[1] then return { 1, unpack(before) } end
+  if tonumber(ARGV[6]) > 0 and u == tonumber(ARGV[6]) then u = 0 end
+  if max then
+    roll()
+    c = math.max(0, c - 1)
+  end
+else
+  u = math.max(u, now + cooldown)
+end
+store()
+return { 1, unpack(before) }
+`,
+};
+
+/**
  * Append audit entries to an app's stream. Atomic so the ids stay in order: each entry's id is
  * `<ms>-<seq>` with ms = max(entry time, the stream's last generated id), so otpd's clock (not Redis')
  * dates the entries and a clock step backwards cannot make XADD refuse one. MINID ~ trims entries older
@@ -958,6 +1022,7 @@ export const SCRIPTS: readonly ScriptDefinition[] = [
   COMPLETE_IDEMPOTENT,
   HIT,
   SLIDING_HIT,
+  DESTINATION_SEND,
   PUT_RECORD,
   ERASE_VERIFICATION,
   APPEND_AUDIT,

@@ -2,6 +2,16 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database, { type Database as Db } from 'better-sqlite3';
 import { constantTimeEqual } from '../../core/codes.js';
+import {
+  decideSend,
+  destinationExpiresAt,
+  NO_DESTINATION_STATE,
+  refundSend,
+  restartCooldown,
+  type DestinationState,
+  type SendAdmission,
+  type SendRule,
+} from '../../core/destination-sends.js';
 import { isVerificationId, newId } from '../../core/ids.js';
 import { decideSliding, windowStartOf } from '../../core/sliding-window.js';
 import { settingsFromStored } from '../../core/settings.js';
@@ -141,6 +151,13 @@ function verificationValues(v: VerificationRecord): VerificationRow {
   ];
 }
 
+/** A `destinations` row in raw mode: cooldown_until, window_start, sends, previous_sends, expires_at. */
+type DestinationRow = [cooldownUntil: number, windowStart: number, sends: number, previousSends: number, expiresAt: number];
+
+function destinationState(row: DestinationRow): DestinationState {
+  return { cooldownUntil: row[0], sends: { windowStart: row[1], current: row[2], previous: row[3] } };
+}
+
 function toApp(row: AppRow): AppRecord {
   return { id: row.id, name: row.name, settings: settingsFromStored(JSON.parse(row.settings) as Record<string, unknown>), createdAt: row.created_at, updatedAt: row.updated_at };
 }
@@ -213,6 +230,15 @@ function prepare(db: Db) {
     completeIdempotency: db.prepare('UPDATE idempotency SET response = ?, expires_at = ? WHERE scope = ? AND key = ?'),
     deleteIdempotency: db.prepare('DELETE FROM idempotency WHERE scope = ? AND key = ?'),
     purgeIdempotency: db.prepare('DELETE FROM idempotency WHERE expires_at <= ?'),
+
+    getDestination: db
+      .prepare<[string, string], DestinationRow>('SELECT cooldown_until, window_start, sends, previous_sends, expires_at FROM destinations WHERE app_id = ? AND to_address = ?')
+      .raw(true),
+    putDestination: db.prepare(
+      'INSERT INTO destinations (app_id, to_address, cooldown_until, window_start, sends, previous_sends, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (app_id, to_address) DO UPDATE SET cooldown_until = excluded.cooldown_until, window_start = excluded.window_start, sends = excluded.sends, previous_sends = excluded.previous_sends, expires_at = excluded.expires_at',
+    ),
+    purgeDestinations: db.prepare('DELETE FROM destinations WHERE expires_at <= ?'),
+    eraseDestinationState: db.prepare('DELETE FROM destinations WHERE app_id = ? AND to_address = ?'),
 
     getCounter: db.prepare<[string], { window_start: number; count: number }>('SELECT window_start, count FROM counters WHERE key = ?'),
     putCounter: db.prepare('INSERT OR REPLACE INTO counters (key, window_start, count, expires_at) VALUES (?, ?, ?, ?)'),
@@ -613,6 +639,7 @@ export class SqliteStore implements Store {
       const now = Date.now();
       this.statements.purgeIdempotency.run(now);
       this.statements.purgeCounters.run(now);
+      this.statements.purgeDestinations.run(now);
       this.statements.purgeClaims.run(now);
       this.statements.purgeRecords.run(now);
       this.statements.purgeEvents.run(now);
@@ -636,10 +663,47 @@ export class SqliteStore implements Store {
       if (matches.length > 0) {
         erased += await this.write(() => matches.reduce((sum, row) => sum + this.statements.eraseVerification.run(row.id, appId, to).changes, 0));
       }
-      if (rows.length < ERASE_CHUNK) return erased;
+      if (rows.length < ERASE_CHUNK) break;
       after = rows[rows.length - 1]!.id;
       await pause();
     }
+    // The row holds the number itself; its counts go with it.
+    await this.writeOne(() => this.statements.eraseDestinationState.run(appId, to));
+    return erased;
+  }
+
+  // --- destinations --------------------------------------------------------------------------------
+
+  admitSend(appId: string, to: string, rule: SendRule, now: number): Promise<SendAdmission> {
+    return this.writeOne(() => {
+      const row = this.statements.getDestination.get(appId, to);
+      const { admission, state } = decideSend(row ? destinationState(row) : NO_DESTINATION_STATE, rule, now);
+      if (admission.allowed) this.putDestination(appId, to, state, destinationExpiresAt(state, rule), row);
+      return admission;
+    });
+  }
+
+  refundSend(appId: string, to: string, rule: SendRule, claimedUntil: number, now: number): Promise<void> {
+    return this.writeOne(() => {
+      const row = this.statements.getDestination.get(appId, to);
+      if (!row) return;
+      const state = refundSend(destinationState(row), rule, claimedUntil, now);
+      this.putDestination(appId, to, state, destinationExpiresAt(state, rule), row);
+    });
+  }
+
+  restartCooldown(appId: string, to: string, cooldownMs: number, now: number): Promise<void> {
+    return this.writeOne(() => {
+      const row = this.statements.getDestination.get(appId, to);
+      const state = restartCooldown(row ? destinationState(row) : NO_DESTINATION_STATE, cooldownMs, now);
+      this.putDestination(appId, to, state, state.cooldownUntil, row);
+    });
+  }
+
+  /** Keeps the row at least as long as before: a write under one rule must not drop what another still counts. */
+  private putDestination(appId: string, to: string, state: DestinationState, expiresAt: number, before: DestinationRow | undefined): void {
+    const { sends } = state;
+    this.statements.putDestination.run(appId, to, state.cooldownUntil, sends.windowStart, sends.current, sends.previous, Math.max(expiresAt, before ? before[4] : 0));
   }
 
   // --- idempotency ---------------------------------------------------------------------------------
