@@ -1,3 +1,5 @@
+import { OtpdError } from '../errors.js';
+import { retryAfterSeconds } from './rate-limits.js';
 import { decideSliding, type SlidingState } from './sliding-window.js';
 
 /**
@@ -71,6 +73,27 @@ export function decideSend(stored: DestinationState, rule: SendRule, now: number
   if (rule.cooldownMs <= 0) return { admission: { allowed: true, cooldownUntil: 0 }, state: { cooldownUntil: stored.cooldownUntil, sends } };
   const cooldownUntil = now + rule.cooldownMs;
   return { admission: { allowed: true, cooldownUntil }, state: { cooldownUntil, sends } };
+}
+
+/**
+ * The 429 of a refused send, wherever it was decided (Store `admitSend`, or `createVerification` with a
+ * rule), so it reads the same either way: which rule, its bound, and when to retry.
+ */
+export function sendRefusal(rule: SendRule, refused: Extract<SendAdmission, { allowed: false }>): OtpdError {
+  const retryAfter = retryAfterSeconds(refused.retryAfterMs);
+  if (refused.limit === 'destination-cooldown') {
+    const seconds = Math.ceil(rule.cooldownMs / 1000);
+    return new OtpdError('RATE_LIMITED', `a code was sent to this destination less than ${seconds} s ago; retry in ${retryAfter} s`, {
+      retryAfter,
+      extensions: { limit: refused.limit, windowSeconds: seconds },
+    });
+  }
+  const max = rule.window?.max ?? 0;
+  const windowSeconds = (rule.window?.windowMs ?? 0) / 1000;
+  return new OtpdError('RATE_LIMITED', `too many codes sent to this destination: at most ${max} per ${windowSeconds} s; retry in ${retryAfter} s`, {
+    retryAfter,
+    extensions: { limit: refused.limit, max, windowSeconds },
+  });
 }
 
 /**

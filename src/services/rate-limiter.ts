@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Channel } from '../core/destination.js';
-import { isEmptyRule, type SendRule } from '../core/destination-sends.js';
+import { isEmptyRule, sendRefusal, type SendRule } from '../core/destination-sends.js';
 import { callerBuckets, limitsForCheck, limitsForCreate, retryAfterSeconds, sendRule, type LimitCheck, type RequestContext } from '../core/rate-limits.js';
 import type { VerificationRecord } from '../core/verification.js';
 import { OtpdError } from '../errors.js';
@@ -30,17 +30,41 @@ export class RateLimiter {
   }
 
   /**
-   * Before a verification is created (and so before its first send): the destination's cooldown and send
-   * window (one store step), the caller's limits, then the pumping guard. Throws VALIDATION for a bad `rateLimits`
-   * or a country outside the allow-list, RATE_LIMITED (429 with `limit` and Retry-After) otherwise.
-   * `ttlMs`: how long the code about to be sent lives (bounds the destination cooldown it starts).
+   * Before a first send that is not a verification (seed 001's time-window SMS): the destination's rules
+   * (`createRule`), then the caller's limits and the pumping guard (`admitCaller`). Throws VALIDATION for a
+   * bad `rateLimits` or a country outside the allow-list, RATE_LIMITED (429 with `limit` and Retry-After)
+   * otherwise. `ttlMs`: how long the code about to be sent lives (bounds the destination cooldown it starts).
    */
   async admitCreate(app: AppRecord, channel: Channel, to: string, context: RequestContext, rateLimits?: Record<string, unknown>, ttlMs = Number.POSITIVE_INFINITY): Promise<Admission> {
+    this.pumping.assertCountryAllowed(app, channel, to);
+    const destination = await this.admitDestination(app, to, this.createRule(app, ttlMs));
+    try {
+      const caller = await this.admitCaller(app, channel, to, context, rateLimits);
+      return { refund: () => this.refundAll([destination, caller.refund]) };
+    } catch (error) {
+      await this.refundAll([destination]);
+      throw error;
+    }
+  }
+
+  /**
+   * The destination's rules of a create's first send: its cooldown (`destinationCooldown`, bounded by the
+   * code's `ttlMs`) and `sends-per-destination`. A verification's create hands them to the store with the
+   * verification (`Store.createVerification`), which decides them in the same atomic step as the insert.
+   */
+  createRule(app: AppRecord, ttlMs: number): SendRule {
+    return sendRule(app.settings, this.cooldownMs(app, ttlMs));
+  }
+
+  /**
+   * The rest of a first send's admission: the country allow-list, the caller's limits (per key, per
+   * address, the caller's buckets), then the pumping guard. A refusal gives back what was counted before it.
+   */
+  async admitCaller(app: AppRecord, channel: Channel, to: string, context: RequestContext, rateLimits?: Record<string, unknown>): Promise<Admission> {
     const buckets = callerBuckets(app.settings, rateLimits);
     this.pumping.assertCountryAllowed(app, channel, to);
     const refunds: Refund[] = [];
     try {
-      refunds.push(await this.admitDestination(app, to, sendRule(app.settings, this.cooldownMs(app, ttlMs))));
       refunds.push(await this.pass(limitsForCreate(app.id, app.settings, context, buckets)));
       refunds.push(await this.pumping.admitSend(app, channel, to));
     } catch (error) {
@@ -107,21 +131,7 @@ export class RateLimiter {
   private async admitDestination(app: AppRecord, to: string, rule: SendRule): Promise<Refund> {
     if (isEmptyRule(rule)) return async () => undefined;
     const admission = await this.store.admitSend(app.id, to, rule, this.clock());
-    if (!admission.allowed) {
-      const retryAfter = retryAfterSeconds(admission.retryAfterMs);
-      if (admission.limit === 'destination-cooldown') {
-        const cooldown = app.settings.destinationCooldown;
-        throw new OtpdError('RATE_LIMITED', `a code was sent to this destination less than ${cooldown} s ago; retry in ${retryAfter} s`, {
-          retryAfter,
-          extensions: { limit: admission.limit, windowSeconds: cooldown },
-        });
-      }
-      const { max, windowMs } = rule.window!;
-      throw new OtpdError('RATE_LIMITED', `${describe(admission.limit)}: at most ${max} per ${windowMs / 1000} s; retry in ${retryAfter} s`, {
-        retryAfter,
-        extensions: { limit: admission.limit, max, windowSeconds: windowMs / 1000 },
-      });
-    }
+    if (!admission.allowed) throw sendRefusal(rule, admission);
     return async () => {
       await this.store.refundSend(app.id, to, rule, admission.cooldownUntil, this.clock());
     };
@@ -158,8 +168,6 @@ export class RateLimiter {
 
 function describe(limit: string): string {
   switch (limit) {
-    case 'sends-per-destination':
-      return 'too many codes sent to this destination';
     case 'verifications-per-key':
       return 'too many verifications created with this API key';
     case 'verifications-per-ip':

@@ -116,10 +116,12 @@ export class VerificationsService {
       throw invalid('metadata', `must be at most ${METADATA_MAX_BYTES} bytes of JSON`);
     }
     const chosen = callerCode(app, input.code);
-    // Rate limits and the pumping guard refuse before anything is stored or sent.
-    const admission = await this.rateLimiter.admitCreate(app, channel, destination.value, context, input.rateLimits, (input.ttl ?? app.settings.ttl) * 1000);
+    // The caller's limits and the pumping guard refuse before anything is stored or sent; the destination's
+    // cooldown and send window are decided by the store with the insert, in one step (`rule`).
+    const admission = await this.rateLimiter.admitCaller(app, channel, destination.value, context, input.rateLimits);
     const codeLength = input.codeLength ?? app.settings.codeLength;
     const ttlSeconds = input.ttl ?? app.settings.ttl;
+    const rule = this.rateLimiter.createRule(app, ttlSeconds * 1000);
     const now = this.clock();
     const id = newVerificationId(routingTag(this.routingKey, app.id, destination.value), now);
     // A test number gets its fixed code and never reaches a provider (app store review, CI).
@@ -150,7 +152,7 @@ export class VerificationsService {
     };
     // The message is written with the verification, in one store step (decisions 3): accepted means queued.
     const outbox = testCode === undefined ? this.delivery.prepare(this.queued(app, record, code, input.link), now) : undefined;
-    const { verification, supersededId } = await this.store.createVerification(record, now, outbox?.message).catch(async (error: unknown) => {
+    const { verification, supersededId } = await this.store.createVerification(record, now, outbox?.message, rule).catch(async (error: unknown) => {
       if (outbox) this.delivery.abandon(outbox);
       await admission.refund();
       throw error;

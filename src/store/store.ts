@@ -42,8 +42,12 @@ export interface Store extends OutboxStore {
    * max(record.attempts, carried). `outbox`: the message to send, written in the same atomic step (decisions
    * 3), so an accepted verification never loses its message; the superseded verification's waiting message,
    * if any, is deleted with it.
+   *
+   * `rule`: the destination's send rules (as `admitSend`), decided first in the same atomic step. A create
+   * they refuse writes nothing and rejects with RATE_LIMITED (core `sendRefusal`); an admitted one is counted
+   * and starts the cooldown together with the insert, so no refund is ever needed.
    */
-  createVerification(record: VerificationRecord, now: number, outbox?: OutboxMessage): Promise<CreateResult>;
+  createVerification(record: VerificationRecord, now: number, outbox?: OutboxMessage, rule?: SendRule): Promise<CreateResult>;
   getVerification(appId: string, id: string): Promise<VerificationRecord | undefined>;
   /** The latest verification of (app, to) that is pending and unexpired. */
   findPendingVerification(appId: string, to: string, now: number): Promise<VerificationRecord | undefined>;
@@ -86,7 +90,8 @@ export interface Store extends OutboxStore {
   /**
    * Decides one send to (app, to) under `rule` in one atomic step: its cooldown, then its send window. An
    * admitted send is counted and, with `rule.cooldownMs`, starts the cooldown; a refused one changes nothing.
-   * The destination's state lasts until both have run out (`destinationExpiresAt`).
+   * The destination's state lasts until both have run out (`destinationExpiresAt`). A verification's create
+   * decides the same rules inside `createVerification` instead.
    */
   admitSend(appId: string, to: string, rule: SendRule, now: number): Promise<SendAdmission>;
   /**

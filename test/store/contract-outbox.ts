@@ -40,6 +40,21 @@ export function outboxContract(fixture: () => Fixture): void {
       return leases.filter((lease) => lease.reference === reference);
     }
 
+    it("a create its destination's rules refuse leaves no message behind", async () => {
+      const { store, verification } = fixture();
+      await sweep(store);
+      const to = `+1557${Math.floor(Math.random() * 1e7).toString().padStart(7, '0')}`;
+      const rule = { cooldownMs: 30_000, window: null };
+      const first = verification({ to, createdAt: T });
+      await store.createVerification(first, T, message(first), rule);
+      const refused = verification({ to, createdAt: T + 1 });
+      await assert.rejects(store.createVerification(refused, T + 1, message(refused), rule), /less than 30 s ago/);
+      const leases = await store.claimOutbox(T + 10, LEASE, 10, 'a');
+      assert.deepEqual(leases.map((lease) => lease.reference), [first.id]);
+      await Promise.all(leases.map((lease) => store.completeOutbox(lease)));
+      assert.deepEqual(await store.claimOutbox(T + SWEEP_AHEAD, LEASE, 10, 'a'), []);
+    });
+
     it('writes the message with its verification; one claim leases it until the lease ends', async () => {
       const { store, verification } = fixture();
       await sweep(store);

@@ -296,6 +296,37 @@ export function storeContract(name: string, open: () => Promise<Store>, teardown
         const windowed = await Promise.all(Array.from({ length: 30 }, () => store.admitSend(app.id, counted, rule, now)));
         assert.equal(windowed.filter((r) => r.allowed).length, 4);
       });
+      it('a create with a rule decides it with the insert: counted when created, nothing written when refused', async () => {
+        const now = Date.now();
+        const to = number();
+        const rule: SendRule = { cooldownMs: 30_000, window: { max: 5, windowMs: 600_000 } };
+        const first = verification({ to, createdAt: now });
+        await store.createVerification(first, now, undefined, rule);
+        // The create started the cooldown, as admitSend would have.
+        assert.deepEqual(await store.admitSend(app.id, to, rule, now + 1), { allowed: false, limit: 'destination-cooldown', retryAfterMs: 29_999 });
+        const second = verification({ to, createdAt: now + 2 });
+        await assert.rejects(store.createVerification(second, now + 2, undefined, rule), (error) => {
+          assert.ok(isOtpdError(error, 'RATE_LIMITED'));
+          assert.equal(error.extensions?.limit, 'destination-cooldown');
+          assert.equal(error.retryAfter, 30);
+          return true;
+        });
+        assert.equal(await store.getVerification(app.id, second.id), undefined);
+        assert.equal((await store.findPendingVerification(app.id, to, now + 3))?.id, first.id, 'the pending one was not superseded');
+        assert.equal((await store.getVerification(app.id, first.id))?.attempts, 0);
+        // Past the cooldown the next create goes through and supersedes; without a rule nothing is checked.
+        const third = verification({ to, createdAt: now + 30_000 });
+        assert.equal((await store.createVerification(third, now + 30_000, undefined, rule)).supersededId, first.id);
+        const unchecked = verification({ to, createdAt: now + 30_001 });
+        assert.equal((await store.createVerification(unchecked, now + 30_001)).supersededId, third.id);
+      });
+      it('concurrent creates to one destination under its cooldown: exactly one is written', async () => {
+        const now = Date.now();
+        const to = number();
+        const results = await Promise.allSettled(Array.from({ length: 20 }, () => store.createVerification(verification({ to, createdAt: now }), now, undefined, cooldownOnly)));
+        assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+        assert.ok(results.every((r) => r.status === 'fulfilled' || isOtpdError(r.reason, 'RATE_LIMITED')));
+      });
       it('keeps destinations of different apps and numbers apart, and erasure removes one', async () => {
         const to = number();
         const now = Date.now();

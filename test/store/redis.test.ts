@@ -59,6 +59,20 @@ describe('Redis store specifics', () => {
     return pendingVerification(TEST_ROUTING_KEY, appId, to, now, { codeHash: 'x'.repeat(43), codeKid: 'abcd1234', ...overrides });
   }
 
+  it("a create its destination's rules refuse takes its message's due-index entry out again", async () => {
+    const now = Date.now();
+    const to = '+15557770003';
+    const rule = { cooldownMs: 30_000, window: null };
+    const message = (v: VerificationRecord) => ({ id: newId('msg', now), appId, reference: v.id, payload: 'sealed', send: 1, dueAt: now, expiresAt: v.expiresAt });
+    const first = verification(now, { to });
+    await store.createVerification(first, now, message(first), rule);
+    const refused = verification(now + 1, { to });
+    const refusedMessage = message(refused);
+    await assert.rejects(store.createVerification(refused, now + 1, refusedMessage, rule), /less than 30 s ago/);
+    assert.equal(await redis.zscore(keys.outboxDue(), `${refused.id}|${refusedMessage.id}`), null);
+    assert.equal(await redis.hget(keys.outboxMeta(), `${refused.id}|${refusedMessage.id}`), null);
+    assert.equal(await redis.exists(keys.verification(refused.id)!), 0);
+  });
   it("a destination's send state is one hash in its group's slot, expiring when its cooldown and counts are over, never sooner", async () => {
     const to = '+15557770001';
     const now = Date.now();

@@ -1,4 +1,4 @@
-import { sendAdmissionFrom, type SendAdmission, type SendRule } from '../../core/destination-sends.js';
+import { isEmptyRule, sendAdmissionFrom, sendRefusal, type SendAdmission, type SendRule } from '../../core/destination-sends.js';
 import { isVerificationId, routingTag, routingTagOfVerificationId, timeOfId } from '../../core/ids.js';
 import { slidingResult } from '../../core/sliding-window.js';
 import type { ResendPolicy, VerificationRecord } from '../../core/verification.js';
@@ -158,7 +158,7 @@ export class RedisStore implements Store {
 
   // --- verifications -------------------------------------------------------------------------------
 
-  async createVerification(record: VerificationRecord, now: number, outbox?: OutboxMessage): Promise<CreateResult> {
+  async createVerification(record: VerificationRecord, now: number, outbox?: OutboxMessage, rule?: SendRule): Promise<CreateResult> {
     const tag = routingTagOfVerificationId(record.id);
     // The pending pointer is found by (app, to) alone, so the id must carry that destination's tag; an id
     // made for another destination would put the verification where no lookup or supersede can see it.
@@ -166,8 +166,10 @@ export class RedisStore implements Store {
       throw new OtpdError('INTERNAL', `verification id ${record.id} does not carry the routing tag of its destination`);
     }
     const group = groupOf(tag);
+    const digest = destinationDigest(this.routingKey, record.appId, record.to);
+    const checked = rule && !isEmptyRule(rule) ? rule : undefined;
     if (outbox) await this.indexOutbox(outbox, now);
-    const reply = await this.redis.run(S.CREATE_VERIFICATION, [this.keys.verificationStem(group) + record.id, this.keys.pendingPointers(group)], [
+    const reply = await this.redis.run(S.CREATE_VERIFICATION, [this.keys.verificationStem(group) + record.id, this.keys.pendingPointers(group), this.keys.destination(group, digest)], [
       this.keys.verificationStem(group),
       record.id,
       now,
@@ -177,11 +179,21 @@ export class RedisStore implements Store {
       outbox?.payload ?? '',
       outbox?.expiresAt ?? 0,
       OUTBOX_KEEP_MS,
-      destinationDigest(this.routingKey, record.appId, record.to),
+      digest,
       POINTER_SWEEP_MS,
       record.appId,
+      checked ? checked.cooldownMs : '',
+      checked?.window?.max ?? '',
+      checked?.window?.windowMs ?? 0,
       ...verificationToFields(record),
     ]);
+    if ((reply as unknown[]).length === 5) {
+      // Refused by the destination's rules: nothing was written but the message's index entry (written first).
+      if (outbox) await this.unindexOutbox(outbox);
+      const [, cooldownUntil, windowStart, current, previous] = (reply as Array<number | string>).map(Number) as [number, number, number, number, number];
+      const admission = sendAdmissionFrom(false, { cooldownUntil, sends: { windowStart, current, previous } }, checked!, now);
+      if (!admission.allowed) throw sendRefusal(checked!, admission);
+    }
     const [supersededId, attempts] = reply as [string | null, number];
     const verification = { ...record, attempts: Number(attempts) };
     return supersededId ? { verification, supersededId } : { verification };
@@ -226,7 +238,8 @@ export class RedisStore implements Store {
     const tag = routingTagOfVerificationId(id);
     if (tag === undefined) return undefined;
     const group = groupOf(tag);
-    // Indexed first even if the resend is then refused: the claimer drops an entry without its message.
+    // Indexed first (a crash then leaves an entry without its message, which the claimer drops); a refused
+    // resend takes its entry out again.
     if (outbox) await this.indexOutbox(outbox, now);
     const packed = packCode(newCode.codeKid, newCode.codeHash) ?? '';
     const args = [appDigest(appId), now, packed, newCode.codeKid, newCode.codeHash, policy.maxSends, policy.cooldownMs, policy.ttlMs, VERIFICATION_GRACE_MS, timeOfId(id)];
@@ -234,6 +247,7 @@ export class RedisStore implements Store {
     const reply = await this.redis.run(S.RESEND_VERIFICATION, [this.keys.verificationStem(group) + id, this.keys.pendingPointers(group)], args);
     if (reply === null) return undefined;
     const [result, retryAfterMs, fields] = reply as ['ok' | 'not_pending' | 'expired' | 'max_sends' | 'cooldown', number | null, unknown];
+    if (result !== 'ok' && outbox) await this.unindexOutbox(outbox);
     const verification = verificationFromHash(id, pairsToObject(fields), appId);
     if (!verification) return undefined;
     if (result === 'ok') return { ok: true, verification };
@@ -499,6 +513,10 @@ export class RedisStore implements Store {
       positive(message.expiresAt + OUTBOX_KEEP_MS - now),
       lease ? 1 : 0,
     ]);
+  }
+
+  private async unindexOutbox(message: OutboxMessage): Promise<void> {
+    await this.redis.run(S.OUTBOX_UNINDEX, [this.keys.outboxDue(), this.keys.outboxMeta()], [this.outboxMember(message)]);
   }
 
   private fenced(lease: OutboxLease, op: 'renew' | 'reschedule' | 'defer' | 'complete', score: number, lastError = ''): Promise<boolean> {

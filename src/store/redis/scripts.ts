@@ -48,6 +48,59 @@ const IMPLIED_LUA =
   `local IMPLIED_ATTEMPTS, IMPLIED_SENDS, IMPLIED_MAX_ATTEMPTS = ${IMPLIED.attempts}, ${IMPLIED.sends}, ${IMPLIED.maxAttempts}\n`;
 
 /**
+ * One destination's send rules (src/core/destination-sends.ts), in one hash: u cooldown until, w window
+ * start, c sends in it, p sends in the window before. The same rules as `decideSend`, `refundSend` and
+ * `restartCooldown`, in the same order and with the same window arithmetic as SLIDING_HIT, so both stores
+ * decide alike; JavaScript derives the admission's answer (Retry-After, which limit) from the state the
+ * script decided on (`sendAdmissionFrom`). The expiry is only ever extended: a write under a rule without a
+ * window (a resend's restart) must not drop counts another rule still needs. Shared by DESTINATION_SEND and
+ * CREATE_VERIFICATION (a create decides its destination's rules in the script that inserts it).
+ *
+ * destinationSend(key, mode 'admit' | 'refund' | 'restart', now, cooldown ms (0: none), window max (nil:
+ * no window), window ms, the cooldown a refund releases) returns 1 | 0 (admitted; refund and restart: 1)
+ * and { u, w, c, p } as they were before.
+ */
+const DESTINATION_LUA = `
+local function destinationSend(key, mode, now, cooldown, max, window, claimed)
+  local stored = redis.call('HMGET', key, 'u', 'w', 'c', 'p')
+  local u, w = tonumber(stored[1]) or 0, tonumber(stored[2]) or 0
+  local c, p = tonumber(stored[3]) or 0, tonumber(stored[4]) or 0
+  local before = { int(u), int(w), c, p }
+  local function roll()
+    local start = math.floor(now / window) * window
+    if w < start then
+      if w == start - window then p = c else p = 0 end
+      w = start; c = 0
+    end
+  end
+  if mode == 'admit' then
+    if cooldown > 0 and u > now then return 0, before end
+    if max then
+      roll()
+      local elapsed = math.min(window, math.max(0, now - w))
+      if p * (window - elapsed) / window + c + 1 > max then return 0, before end
+      c = c + 1
+    end
+    if cooldown > 0 then u = now + cooldown end
+  elseif mode == 'refund' then
+    if not stored[1] then return 1, before end
+    if claimed > 0 and u == claimed then u = 0 end
+    if max then
+      roll()
+      c = math.max(0, c - 1)
+    end
+  else
+    u = math.max(u, now + cooldown)
+  end
+  redis.call('HSET', key, 'u', int(u), 'w', int(w), 'c', int(c), 'p', int(p))
+  local keep = u
+  if max then keep = math.max(keep, w + 2 * window) end
+  if redis.call('PTTL', key) < keep - now then redis.call('PEXPIRE', key, int(math.max(1, keep - now))) end
+  return 1, before
+end
+`;
+
+/**
  * Create a verification, superseding the destination's pending one (decisions 2, core
  * `attemptsCarriedFrom`). Atomic because the pending pointer is read, the previous verification canceled, its
  * attempts carried and the new one written with nothing in between: two concurrent creates for one
@@ -65,27 +118,37 @@ const IMPLIED_LUA =
  * instance whose clock runs ahead cannot take a live pointer away). A sweep reads one field pair per pointer
  * of the group; spread over the creates of one sweep interval that is a few reads per create.
  *
- * KEYS: 1 new verification, 2 the group's pending pointers.
+ * With a send rule (ARGV 13), the destination's cooldown and send window are decided first
+ * (DESTINATION_LUA): a refused create writes nothing.
+ *
+ * KEYS: 1 new verification, 2 the group's pending pointers, 3 the destination's send rules (`P d:{G}:…`).
  * ARGV: 1 verification key stem `P v:{G}:`, 2 id, 3 now, 4 grace ms kept after expiry, 5 outbox key stem
  * `P o:{G}:`, 6 message id ('' for none), 7 payload, 8 message expiresAt, 9 ms the message is kept after it,
- * 10 destination digest, 11 sweep interval ms, 12 appId (for the message), 13.. field/value pairs.
- * Returns { supersededId or nil, stored attempts }.
+ * 10 destination digest, 11 sweep interval ms, 12 appId (for the message), 13 cooldown ms ('' for no
+ * rule), 14 window max ('' for none), 15 window ms, 16.. field/value pairs.
+ * Returns { supersededId or nil, stored attempts }, or { 'refused', u, w, c, p } (the destination's state
+ * the refusal was decided on).
  */
 export const CREATE_VERIFICATION: ScriptDefinition = {
   name: 'otpdCreateVerification',
-  numberOfKeys: 2,
+  numberOfKeys: 3,
   lua:
     WRITES +
     INT +
     IMPLIED_LUA +
+    DESTINATION_LUA +
     `
 local key, pointers = KEYS[1], KEYS[2]
 local stem, id, now, grace = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local outboxStem, messageId, destination, sweepMs = ARGV[5], ARGV[6], ARGV[10], tonumber(ARGV[11])
-local FIELDS = 13
+local FIELDS = 16
 local record = {}
 for i = FIELDS, #ARGV - 1, 2 do record[ARGV[i]] = ARGV[i + 1] end
 if redis.call('EXISTS', key) == 1 then return redis.error_reply('ERR verification ' .. id .. ' already exists') end
+if ARGV[13] ~= '' then
+  local admitted, before = destinationSend(KEYS[3], 'admit', now, tonumber(ARGV[13]), tonumber(ARGV[14]), tonumber(ARGV[15]), 0)
+  if admitted == 0 then return { 'refused', unpack(before) } end
+end
 
 local carried, superseded = 0, false
 local previousRef = redis.call('HGET', pointers, destination)
@@ -661,17 +724,12 @@ return 1
 };
 
 /**
- * One destination's send rules (src/core/destination-sends.ts), in one hash: u cooldown until, w window
- * start, c sends in it, p sends in the window before. The same rules as `decideSend`, `refundSend` and
- * `restartCooldown`, in the same order and with the same window arithmetic as SLIDING_HIT, so both stores
- * decide alike; JavaScript derives the admission's answer (Retry-After, which limit) from the state the
- * script decided on (`sendAdmissionFrom`). Atomic, so of concurrent sends to one destination exactly as many
- * pass as the rules allow, from any number of processes. The expiry is only ever extended: a write under a
- * rule without a window (a resend's restart) must not drop counts another rule still needs.
+ * A send to a destination outside a create (Store `admitSend`, `refundSend`, `restartCooldown`). Atomic, so
+ * of concurrent sends to one destination exactly as many pass as the rules allow, from any number of
+ * processes.
  *
- * KEYS: 1 the destination's hash. ARGV: 1 mode ('admit' | 'refund' | 'restart'), 2 now, 3 cooldown ms (0:
- * none), 4 window max ('' when there is no window), 5 window ms, 6 the cooldown a refund releases.
- * Returns { 1 | 0 admitted (refund and restart: 1), u, w, c, p as they were before }.
+ * KEYS: 1 the destination's hash. ARGV: 1 mode, 2 now, 3 cooldown ms, 4 window max ('' when there is no
+ * window), 5 window ms, 6 the cooldown a refund releases. Returns { admitted, u, w, c, p as before }.
  */
 export const DESTINATION_SEND: ScriptDefinition = {
   name: 'otpdDestinationSend',
@@ -679,48 +737,29 @@ export const DESTINATION_SEND: ScriptDefinition = {
   lua:
     WRITES +
     INT +
+    DESTINATION_LUA +
     `
-local key, mode, now, cooldown = KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local max, window = tonumber(ARGV[4]), tonumber(ARGV[5])
-local stored = redis.call('HMGET', key, 'u', 'w', 'c', 'p')
-local u, w = tonumber(stored[1]) or 0, tonumber(stored[2]) or 0
-local c, p = tonumber(stored[3]) or 0, tonumber(stored[4]) or 0
-local before = { int(u), int(w), c, p }
-local function roll()
-  local start = math.floor(now / window) * window
-  if w < start then
-    if w == start - window then p = c else p = 0 end
-    w = start; c = 0
-  end
-end
-local function store()
-  redis.call('HSET', key, 'u', int(u), 'w', int(w), 'c', int(c), 'p', int(p))
-  local keep = u
-  if max then keep = math.max(keep, w + 2 * window) end
-  if redis.call('PTTL', key) < keep - now then redis.call('PEXPIRE', key, int(math.max(1, keep - now))) end
-end
+local admitted, before = destinationSend(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]))
+return { admitted, unpack(before) }
+`,
+};
 
-if mode == 'admit' then
-  if cooldown > 0 and u > now then return { 0, unpack(before) } end
-  if max then
-    roll()
-    local elapsed = math.min(window, math.max(0, now - w))
-    if p * (window - elapsed) / window + c + 1 > max then return { 0, unpack(before) } end
-    c = c + 1
-  end
-  if cooldown > 0 then u = now + cooldown end
-elseif mode == 'refund' then
-  if not stored[1] then return { 1, unpack(before) } end
-  if tonumber(ARGV[6]) > 0 and u == tonumber(ARGV[6]) then u = 0 end
-  if max then
-    roll()
-    c = math.max(0, c - 1)
-  end
-else
-  u = math.max(u, now + cooldown)
-end
-store()
-return { 1, unpack(before) }
+/**
+ * Drops the due-index entry of a message whose create or resend was refused after the index was written
+ * (the index goes first, OUTBOX_INDEX): the claimer would otherwise find it without its message and drop
+ * it only after a grace period.
+ *
+ * KEYS: 1 due index, 2 meta. ARGV: 1 member.
+ */
+export const OUTBOX_UNINDEX: ScriptDefinition = {
+  name: 'otpdOutboxUnindex',
+  numberOfKeys: 2,
+  lua:
+    WRITES +
+    `
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+return 1
 `,
 };
 
@@ -1036,4 +1075,5 @@ export const SCRIPTS: readonly ScriptDefinition[] = [
   OUTBOX_READ_WITH_VERIFICATION,
   OUTBOX_FENCED,
   OUTBOX_DELETE_ENTRY,
+  OUTBOX_UNINDEX,
 ];

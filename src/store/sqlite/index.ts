@@ -5,9 +5,11 @@ import { constantTimeEqual } from '../../core/codes.js';
 import {
   decideSend,
   destinationExpiresAt,
+  isEmptyRule,
   NO_DESTINATION_STATE,
   refundSend,
   restartCooldown,
+  sendRefusal,
   type DestinationState,
   type SendAdmission,
   type SendRule,
@@ -506,8 +508,13 @@ export class SqliteStore implements Store {
 
   // --- verifications -------------------------------------------------------------------------------
 
-  createVerification(record: VerificationRecord, now: number, outbox?: OutboxMessage): Promise<CreateResult> {
+  createVerification(record: VerificationRecord, now: number, outbox?: OutboxMessage, rule?: SendRule): Promise<CreateResult> {
     return this.write(() => {
+      if (rule && !isEmptyRule(rule)) {
+        const admission = this.decideDestination(record.appId, record.to, rule, now);
+        // Nothing is written yet: the refusal leaves the store as it was.
+        if (!admission.allowed) throw sendRefusal(rule, admission);
+      }
       const previousRow = this.statements.pendingForDestination.get(record.appId, record.to);
       const previous = previousRow && toVerification(previousRow);
       const carried = attemptsCarriedFrom(previous, now);
@@ -675,12 +682,15 @@ export class SqliteStore implements Store {
   // --- destinations --------------------------------------------------------------------------------
 
   admitSend(appId: string, to: string, rule: SendRule, now: number): Promise<SendAdmission> {
-    return this.writeOne(() => {
-      const row = this.statements.getDestination.get(appId, to);
-      const { admission, state } = decideSend(row ? destinationState(row) : NO_DESTINATION_STATE, rule, now);
-      if (admission.allowed) this.putDestination(appId, to, state, destinationExpiresAt(state, rule), row);
-      return admission;
-    });
+    return this.writeOne(() => this.decideDestination(appId, to, rule, now));
+  }
+
+  /** Inside a write: decides one send and, when admitted, stores the destination's new state (one statement, the last). */
+  private decideDestination(appId: string, to: string, rule: SendRule, now: number): SendAdmission {
+    const row = this.statements.getDestination.get(appId, to);
+    const { admission, state } = decideSend(row ? destinationState(row) : NO_DESTINATION_STATE, rule, now);
+    if (admission.allowed) this.putDestination(appId, to, state, destinationExpiresAt(state, rule), row);
+    return admission;
   }
 
   refundSend(appId: string, to: string, rule: SendRule, claimedUntil: number, now: number): Promise<void> {
