@@ -89,7 +89,8 @@ for (const backend of STORE_BACKENDS) describe(`GET /metrics (${backend.name})`,
     assert.equal(delta('otpd_deliveries_total', { provider: 'dev-outbox' }), 3);
     assert.equal(delta('otpd_provider_latency_seconds_count', { provider: 'dev-outbox' }), 3);
     assert.ok(delta('otpd_provider_latency_seconds_sum', { provider: 'dev-outbox' }) > 0);
-    assert.equal(delta('otpd_store_operation_duration_seconds_count', { backend: backend.name, operation: 'createVerification' }), 3);
+    // Four: the store refuses the cooldown's create in the same step that would have inserted it.
+    assert.equal(delta('otpd_store_operation_duration_seconds_count', { backend: backend.name, operation: 'createVerification' }), 4);
     assert.equal(delta('otpd_store_operation_duration_seconds_count', { operation: 'checkVerification' }), 3);
   });
 
