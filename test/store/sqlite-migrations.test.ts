@@ -6,7 +6,9 @@ import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import { loadMigrations } from '../../src/store/sqlite/migrate.js';
+import { pendingVerification } from '../support/fixtures.js';
 
+const ROUTING_KEY = Buffer.alloc(32, 7);
 const dir = mkdtempSync(join(tmpdir(), 'otpd-migrations-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -46,7 +48,7 @@ describe('SQLite migrations', () => {
     await store.close();
 
     const after = new Database(path, { readonly: true });
-    assert.equal(after.pragma('user_version', { simple: true }), 4);
+    assert.equal(after.pragma('user_version', { simple: true }), loadMigrations().at(-1)!.version);
     assert.deepEqual(after.prepare('SELECT to_address, cooldown_until, window_start, sends, previous_sends, expires_at FROM destinations WHERE app_id = ? ORDER BY to_address').all(app), [
       { to_address: '+15550001', cooldown_until: now + 20_000, window_start: start, sends: 3, previous_sends: 2, expires_at: start + 2 * W },
       { to_address: '+15550002', cooldown_until: 0, window_start: start - W, sends: 4, previous_sends: 0, expires_at: start + W },
@@ -67,5 +69,44 @@ describe('SQLite migrations', () => {
     assert.equal((await store.admitSend('app_x', '+15550100', { cooldownMs: 1_000, window: null }, now)).allowed, true);
     assert.equal((await store.admitSend('app_x', '+15550100', { cooldownMs: 1_000, window: null }, now + 1)).allowed, false);
     await store.close();
+  });
+
+  it("005 points each destination's row at its pending verification, so the next create supersedes it, and drops the pending index", async () => {
+    const path = fileAtVersion('v4.db', 4);
+    const app = 'app_01jz0000000000000000000001';
+    const now = Date.now();
+    const db = new Database(path);
+    const columns = 'id, app_id, to_address, channel, status, code_hash, code_kid, code_length, attempts, max_attempts, sends, locale, metadata, expires_at, created_at, updated_at, last_sent_at, delivery_status, delivery_provider, provider_message_id, failure_reason';
+    const insert = db.prepare(`INSERT INTO verifications (${columns}) VALUES (${columns.split(', ').map(() => '?').join(', ')})`);
+    const row = (to: string, createdAt: number, status: string, attempts = 0) => {
+      const v = pendingVerification(ROUTING_KEY, app, to, createdAt, { status: status as 'pending', attempts });
+      insert.run(v.id, v.appId, v.to, v.channel, v.status, v.codeHash, v.codeKid, v.codeLength, v.attempts, v.maxAttempts, v.sends, null, null, v.expiresAt, v.createdAt, v.updatedAt, v.lastSentAt, v.deliveryStatus, null, null, null);
+      return v;
+    };
+    // +15550001: pending, with a cooldown row already there; +15550002: pending, no row; +15550003: approved only.
+    const first = row('+15550001', now - 1_000, 'pending', 2);
+    const second = row('+15550002', now - 2_000, 'pending');
+    row('+15550003', now - 3_000, 'approved');
+    db.prepare('INSERT INTO destinations (app_id, to_address, cooldown_until, window_start, sends, previous_sends, expires_at) VALUES (?, ?, ?, 0, 0, 0, ?)').run(app, '+15550001', now + 20_000, now + 20_000);
+    db.close();
+
+    const store = await openSqliteStore({ path, checkpoint: false });
+    assert.equal((await store.findPendingVerification(app, '+15550001', now))?.id, first.id);
+    assert.equal((await store.findPendingVerification(app, '+15550002', now))?.id, second.id);
+    assert.equal(await store.findPendingVerification(app, '+15550003', now), undefined);
+    const next = pendingVerification(ROUTING_KEY, app, '+15550001', now);
+    const created = await store.createVerification(next, now);
+    assert.equal(created.supersededId, first.id);
+    assert.equal(created.verification.attempts, 2, 'the wrong attempts of the superseded one are carried');
+    assert.equal((await store.getVerification(app, first.id))?.status, 'canceled');
+    await store.close();
+
+    const after = new Database(path, { readonly: true });
+    assert.deepEqual(after.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'index' AND name = 'verifications_pending_by_destination'").get(), { n: 0 });
+    assert.deepEqual(after.prepare('SELECT to_address, cooldown_until, expires_at, pending_id FROM destinations WHERE app_id = ? ORDER BY to_address').all(app), [
+      { to_address: '+15550001', cooldown_until: now + 20_000, expires_at: next.expiresAt, pending_id: next.id },
+      { to_address: '+15550002', cooldown_until: 0, expires_at: second.expiresAt, pending_id: second.id },
+    ]);
+    after.close();
   });
 });

@@ -153,8 +153,8 @@ function verificationValues(v: VerificationRecord): VerificationRow {
   ];
 }
 
-/** A `destinations` row in raw mode: cooldown_until, window_start, sends, previous_sends, expires_at. */
-type DestinationRow = [cooldownUntil: number, windowStart: number, sends: number, previousSends: number, expiresAt: number];
+/** A `destinations` row in raw mode: cooldown_until, window_start, sends, previous_sends, expires_at, pending_id. */
+type DestinationRow = [cooldownUntil: number, windowStart: number, sends: number, previousSends: number, expiresAt: number, pendingId: string | null];
 
 function destinationState(row: DestinationRow): DestinationState {
   return { cooldownUntil: row[0], sends: { windowStart: row[1], current: row[2], previous: row[3] } };
@@ -207,12 +207,8 @@ function prepare(db: Db) {
 
     insertVerification: db.prepare<VerificationRow>(`INSERT INTO verifications (${VERIFICATION_COLUMNS}) VALUES (${VERIFICATION_COLUMNS.split(', ').map(() => '?').join(', ')})`),
     getVerification: db.prepare<[string, string], VerificationRow>(`SELECT ${VERIFICATION_COLUMNS} FROM verifications WHERE id = ? AND app_id = ?`).raw(true),
-    pendingForDestination: db
-      .prepare<[string, string], VerificationRow>(`SELECT ${VERIFICATION_COLUMNS} FROM verifications WHERE app_id = ? AND to_address = ? AND status = 'pending' ORDER BY id DESC LIMIT 1`)
-      .raw(true),
     updateState: db.prepare('UPDATE verifications SET status = @status, attempts = @attempts, updated_at = @updated_at WHERE id = @id'),
-    // Without `status`: an UPDATE naming a column rewrites every index that reads it (the pending index's
-    // WHERE does), even to the same value, which doubles the cost of a wrong code or a delivery report.
+    // Without `status`: fewer columns to bind and compare for a wrong code, the most frequent update.
     updateAttempts: db.prepare('UPDATE verifications SET attempts = ?, updated_at = ? WHERE id = ?'),
     updateResend: db.prepare(
       'UPDATE verifications SET code_hash = @code_hash, code_kid = @code_kid, sends = @sends, expires_at = @expires_at, last_sent_at = @last_sent_at, updated_at = @updated_at, delivery_status = @delivery_status, provider_message_id = NULL, failure_reason = NULL WHERE id = @id',
@@ -234,12 +230,21 @@ function prepare(db: Db) {
     purgeIdempotency: db.prepare('DELETE FROM idempotency WHERE expires_at <= ?'),
 
     getDestination: db
-      .prepare<[string, string], DestinationRow>('SELECT cooldown_until, window_start, sends, previous_sends, expires_at FROM destinations WHERE app_id = ? AND to_address = ?')
+      .prepare<[string, string], DestinationRow>('SELECT cooldown_until, window_start, sends, previous_sends, expires_at, pending_id FROM destinations WHERE app_id = ? AND to_address = ?')
       .raw(true),
+    // A send's rules only: the pending pointer stays as the last create left it.
     putDestination: db.prepare(
       'INSERT INTO destinations (app_id, to_address, cooldown_until, window_start, sends, previous_sends, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (app_id, to_address) DO UPDATE SET cooldown_until = excluded.cooldown_until, window_start = excluded.window_start, sends = excluded.sends, previous_sends = excluded.previous_sends, expires_at = excluded.expires_at',
     ),
-    purgeDestinations: db.prepare('DELETE FROM destinations WHERE expires_at <= ?'),
+    // A create's: its rules and the pointer to the verification it created.
+    putDestinationOfCreate: db.prepare(
+      'INSERT INTO destinations (app_id, to_address, cooldown_until, window_start, sends, previous_sends, expires_at, pending_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (app_id, to_address) DO UPDATE SET cooldown_until = excluded.cooldown_until, window_start = excluded.window_start, sends = excluded.sends, previous_sends = excluded.previous_sends, expires_at = excluded.expires_at, pending_id = excluded.pending_id',
+    ),
+    // A row goes once its rules are over, unless its pointer still names a live pending verification: a
+    // resend extends a verification past the expiry its create gave the row.
+    purgeDestinations: db.prepare(
+      "DELETE FROM destinations WHERE expires_at <= ? AND (pending_id IS NULL OR NOT EXISTS (SELECT 1 FROM verifications v WHERE v.id = destinations.pending_id AND v.status = 'pending' AND v.expires_at > ?))",
+    ),
     eraseDestinationState: db.prepare('DELETE FROM destinations WHERE app_id = ? AND to_address = ?'),
 
     getCounter: db.prepare<[string], { window_start: number; count: number }>('SELECT window_start, count FROM counters WHERE key = ?'),
@@ -510,13 +515,17 @@ export class SqliteStore implements Store {
 
   createVerification(record: VerificationRecord, now: number, outbox?: OutboxMessage, rule?: SendRule): Promise<CreateResult> {
     return this.write(() => {
+      const destination = this.statements.getDestination.get(record.appId, record.to);
+      let state = destination ? destinationState(destination) : NO_DESTINATION_STATE;
+      let rulesExpireAt = 0;
       if (rule && !isEmptyRule(rule)) {
-        const admission = this.decideDestination(record.appId, record.to, rule, now);
+        const decision = decideSend(state, rule, now);
         // Nothing is written yet: the refusal leaves the store as it was.
-        if (!admission.allowed) throw sendRefusal(rule, admission);
+        if (!decision.admission.allowed) throw sendRefusal(rule, decision.admission);
+        state = decision.state;
+        rulesExpireAt = destinationExpiresAt(state, rule);
       }
-      const previousRow = this.statements.pendingForDestination.get(record.appId, record.to);
-      const previous = previousRow && toVerification(previousRow);
+      const previous = this.pendingOf(record.appId, destination);
       const carried = attemptsCarriedFrom(previous, now);
       if (previous) {
         // Pending rows leave the pending index either way: canceled when superseded, expired when stale.
@@ -528,6 +537,10 @@ export class SqliteStore implements Store {
       // The superseded code no longer works: its waiting message goes (decisions 3).
       if (previous) this.statements.deleteOutboxOf.run(previous.id);
       if (outbox) this.statements.putOutbox.run(...outboxValues(outbox, stored.sends));
+      // The row lives at least as long as the new verification, so the next create finds it to supersede.
+      const { sends } = state;
+      const expiresAt = Math.max(rulesExpireAt, destination ? destination[4] : 0, stored.expiresAt);
+      this.statements.putDestinationOfCreate.run(record.appId, record.to, state.cooldownUntil, sends.windowStart, sends.current, sends.previous, expiresAt, stored.id);
       const superseded = previous && !isExpired(previous, now) ? previous.id : undefined;
       return superseded ? { verification: stored, supersededId: superseded } : { verification: stored };
     });
@@ -542,10 +555,18 @@ export class SqliteStore implements Store {
 
   findPendingVerification(appId: string, to: string, now: number): Promise<VerificationRecord | undefined> {
     return this.read(() => {
-      const row = this.statements.pendingForDestination.get(appId, to);
-      if (!row || row[13] <= now) return undefined;
-      return toVerification(row);
+      const pending = this.pendingOf(appId, this.statements.getDestination.get(appId, to));
+      return pending && !isExpired(pending, now) ? pending : undefined;
     });
+  }
+
+  /** The verification a destination's row points to, if it is still pending (expired or not). */
+  private pendingOf(appId: string, destination: DestinationRow | undefined): VerificationRecord | undefined {
+    const id = destination?.[5];
+    if (!id) return undefined;
+    const row = this.statements.getVerification.get(id, appId);
+    const record = row && toVerification(row);
+    return record?.status === 'pending' ? record : undefined;
   }
 
   checkVerification(appId: string, id: string, candidateHashes: Record<string, string>, now: number): Promise<CheckResult | undefined> {
@@ -646,7 +667,7 @@ export class SqliteStore implements Store {
       const now = Date.now();
       this.statements.purgeIdempotency.run(now);
       this.statements.purgeCounters.run(now);
-      this.statements.purgeDestinations.run(now);
+      this.statements.purgeDestinations.run(now, now);
       this.statements.purgeClaims.run(now);
       this.statements.purgeRecords.run(now);
       this.statements.purgeEvents.run(now);
@@ -658,7 +679,7 @@ export class SqliteStore implements Store {
 
   /**
    * Reads the table in primary-key chunks (reads never block writers in WAL mode) and deletes the matches
-   * of each chunk in one short write: there is no index on `to_address` outside the pending rows, and a
+   * of each chunk in one short write: there is no index on `to_address`, and a
    * single scanning DELETE would hold the write lock for the whole table.
    */
   async eraseDestination(appId: string, to: string): Promise<number> {
