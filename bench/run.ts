@@ -82,7 +82,8 @@ interface Row {
 
 const options = parseArgs(process.argv.slice(2));
 const rows: Row[] = [];
-const wanted = (id: string) => options.only.length === 0 || options.only.some((part) => id.includes(part));
+/** A part matches the ids that contain it; a part ending in `$` only the id it names (`native-create@redis$`). */
+const wanted = (id: string) => options.only.length === 0 || options.only.some((part) => (part.endsWith('$') ? id === part.slice(0, -1) : id.includes(part)));
 const log = (line: string) => process.stderr.write(line + '\n');
 
 /**
