@@ -115,8 +115,10 @@ const openApi: FastifyPluginAsync<OpenApiOptions> = async (app, options) => {
 
   // @fastify/swagger-ui answers /docs/static/index.html by redirecting to the same URL with `static/index.html`
   // replaced, which with a query string is the URL itself: a redirect loop. Send that path to the page.
-  app.addHook('onRequest', async (request, reply) => {
-    if (request.url.startsWith('/docs/static/index.html')) return reply.redirect('/docs/', 302);
+  // `done` rather than a promise: the hook is on the root, so it runs for every request otpd answers.
+  app.addHook('onRequest', (request, reply, done) => {
+    if (request.url.startsWith('/docs/static/index.html')) reply.redirect('/docs/', 302);
+    else done();
   });
 
   await app.register(swaggerUi, {

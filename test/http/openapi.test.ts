@@ -221,5 +221,12 @@ describe('OpenAPI document and docs page', () => {
     assert.match(initializer, /validatorUrl: null/, 'the online validator would be contacted');
     const uiDocument = await server.request('GET', '/docs/json', undefined, { apiKey: null });
     assert.deepEqual(uiDocument.body, document);
+    // swagger-ui's own redirect for this path would point at itself when a query string follows.
+    for (const path of ['/docs/static/index.html', '/docs/static/index.html?url=x']) {
+      const redirect = await fetch(`${server.url}${path}`, { redirect: 'manual', signal: AbortSignal.timeout(10_000) });
+      assert.equal(redirect.status, 302, path);
+      assert.equal(redirect.headers.get('location'), '/docs/', path);
+      await redirect.arrayBuffer();
+    }
   });
 });
