@@ -528,7 +528,7 @@ export class SqliteStore implements Store {
       const previous = this.pendingOf(record.appId, destination);
       const carried = attemptsCarriedFrom(previous, now);
       if (previous) {
-        // Pending rows leave the pending index either way: canceled when superseded, expired when stale.
+        // It stops being pending either way: canceled when superseded, expired when stale.
         const status = isExpired(previous, now) ? 'expired' : 'canceled';
         this.statements.updateState.run({ id: previous.id, status, attempts: previous.attempts, updated_at: now });
       }
