@@ -286,6 +286,20 @@ export function storeContract(name: string, open: () => Promise<Store>, teardown
         await store.restartCooldown(app.id, to, 5_000, now + 2);
         assert.deepEqual(await store.admitSend(app.id, to, cooldownOnly, now + 3), { allowed: false, limit: 'destination-cooldown', retryAfterMs: 19_997 });
       });
+      it("a send's rules, refund and restart leave the destination's pending verification findable and superseded by the next create", async () => {
+        const to = number();
+        const now = Date.now();
+        const rule: SendRule = { cooldownMs: 0, window: { max: 5, windowMs: 600_000 } };
+        const first = verification({ to, createdAt: now });
+        await store.createVerification(first, now, undefined, rule);
+        const admitted = await store.admitSend(app.id, to, rule, now + 1);
+        assert.equal(admitted.allowed, true);
+        await store.refundSend(app.id, to, rule, 0, now + 2);
+        await store.restartCooldown(app.id, to, 1_000, now + 3);
+        assert.equal((await store.findPendingVerification(app.id, to, now + 4))?.id, first.id);
+        const second = verification({ to, createdAt: now + 5 });
+        assert.equal((await store.createVerification(second, now + 5, undefined, rule)).supersededId, first.id);
+      });
       it('is atomic under concurrency: one send per cooldown, the window’s max per window', async () => {
         const now = Date.now();
         const to = number();

@@ -232,13 +232,9 @@ function prepare(db: Db) {
     getDestination: db
       .prepare<[string, string], DestinationRow>('SELECT cooldown_until, window_start, sends, previous_sends, expires_at, pending_id FROM destinations WHERE app_id = ? AND to_address = ?')
       .raw(true),
-    // A send's rules only: the pending pointer stays as the last create left it.
+    // `pending_id`: the verification a create made; null from a send's rules alone, which keep the pointer.
     putDestination: db.prepare(
-      'INSERT INTO destinations (app_id, to_address, cooldown_until, window_start, sends, previous_sends, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (app_id, to_address) DO UPDATE SET cooldown_until = excluded.cooldown_until, window_start = excluded.window_start, sends = excluded.sends, previous_sends = excluded.previous_sends, expires_at = excluded.expires_at',
-    ),
-    // A create's: its rules and the pointer to the verification it created.
-    putDestinationOfCreate: db.prepare(
-      'INSERT INTO destinations (app_id, to_address, cooldown_until, window_start, sends, previous_sends, expires_at, pending_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (app_id, to_address) DO UPDATE SET cooldown_until = excluded.cooldown_until, window_start = excluded.window_start, sends = excluded.sends, previous_sends = excluded.previous_sends, expires_at = excluded.expires_at, pending_id = excluded.pending_id',
+      'INSERT INTO destinations (app_id, to_address, cooldown_until, window_start, sends, previous_sends, expires_at, pending_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (app_id, to_address) DO UPDATE SET cooldown_until = excluded.cooldown_until, window_start = excluded.window_start, sends = excluded.sends, previous_sends = excluded.previous_sends, expires_at = excluded.expires_at, pending_id = coalesce(excluded.pending_id, pending_id)',
     ),
     // A row goes once its rules are over, unless its pointer still names a live pending verification: a
     // resend extends a verification past the expiry its create gave the row.
@@ -538,9 +534,7 @@ export class SqliteStore implements Store {
       if (previous) this.statements.deleteOutboxOf.run(previous.id);
       if (outbox) this.statements.putOutbox.run(...outboxValues(outbox, stored.sends));
       // The row lives at least as long as the new verification, so the next create finds it to supersede.
-      const { sends } = state;
-      const expiresAt = Math.max(rulesExpireAt, destination ? destination[4] : 0, stored.expiresAt);
-      this.statements.putDestinationOfCreate.run(record.appId, record.to, state.cooldownUntil, sends.windowStart, sends.current, sends.previous, expiresAt, stored.id);
+      this.putDestination(record.appId, record.to, state, Math.max(rulesExpireAt, stored.expiresAt), destination, stored.id);
       const superseded = previous && !isExpired(previous, now) ? previous.id : undefined;
       return superseded ? { verification: stored, supersededId: superseded } : { verification: stored };
     });
@@ -732,9 +726,9 @@ export class SqliteStore implements Store {
   }
 
   /** Keeps the row at least as long as before: a write under one rule must not drop what another still counts. */
-  private putDestination(appId: string, to: string, state: DestinationState, expiresAt: number, before: DestinationRow | undefined): void {
+  private putDestination(appId: string, to: string, state: DestinationState, expiresAt: number, before: DestinationRow | undefined, pendingId: string | null = null): void {
     const { sends } = state;
-    this.statements.putDestination.run(appId, to, state.cooldownUntil, sends.windowStart, sends.current, sends.previous, Math.max(expiresAt, before ? before[4] : 0));
+    this.statements.putDestination.run(appId, to, state.cooldownUntil, sends.windowStart, sends.current, sends.previous, Math.max(expiresAt, before ? before[4] : 0), pendingId);
   }
 
   // --- idempotency ---------------------------------------------------------------------------------
