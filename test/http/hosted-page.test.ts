@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { BACKENDS, startOtp002Server, type Otp002Server } from '../support/otpgateway.js';
 
 /**
@@ -204,6 +204,27 @@ const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-
 const OUTPUT = new URL('../../test-output/', import.meta.url);
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
 
+/**
+ * What a tab asked otpd for and how each answer ended, its frames' navigations and its console, in order:
+ * the iframe-dialog test timed out twice in CI under load (never alone), and its failure should say
+ * whether the second code was posted at all.
+ */
+function trafficLog(tab: Page, otpdUrl: string): string[] {
+  const log: string[] = [];
+  const started = Date.now();
+  const line = (text: string) => log.push(`${String(Date.now() - started).padStart(6)} ms ${text}`);
+  const pathOf = (url: string) => (url.startsWith(otpdUrl) ? url.slice(otpdUrl.length) : url);
+  tab.on('request', (request) => line(`-> ${request.method()} ${pathOf(request.url())}`));
+  tab.on('requestfinished', (request) => {
+    void request.response().then((response) => line(`<- ${response?.status() ?? '?'} ${request.method()} ${pathOf(request.url())}`), () => undefined);
+  });
+  tab.on('requestfailed', (request) => line(`xx ${request.method()} ${pathOf(request.url())}: ${request.failure()?.errorText ?? 'failed'}`));
+  tab.on('framenavigated', (frame) => line(`navigated ${frame === tab.mainFrame() ? 'tab' : 'frame'} to ${pathOf(frame.url())}`));
+  tab.on('console', (message) => line(`console.${message.type()}: ${message.text()}`));
+  tab.on('pageerror', (error) => line(`page error: ${error.message}`));
+  return log;
+}
+
 describe('hosted page in headless Chromium', () => {
   let server: Otp002Server;
   let browser: Browser;
@@ -309,6 +330,7 @@ window.OTPGateway(${JSON.stringify(ns)}, ${JSON.stringify(id)}, function (namesp
     const context = await browser.newContext(PHONE);
     try {
       const tab = await context.newPage();
+      const traffic = trafficLog(tab, server.url);
       await tab.goto(`${hostOrigin}/?ns=${appName}&id=${encodeURIComponent(sent.id)}`, { timeout: 10_000 });
       const frame = tab.frameLocator('#otpgateway-frame');
       await frame.locator('#otp').waitFor({ timeout: 10_000 });
@@ -323,7 +345,7 @@ window.OTPGateway(${JSON.stringify(ns)}, ${JSON.stringify(id)}, function (namesp
         // Say what the dialog showed instead (this wait timed out once in CI under load, and never since).
         const card = frame.locator('main');
         const shown = { state: await card.getAttribute('data-state', { timeout: 2_000 }).catch(() => null), text: await card.innerText({ timeout: 2_000 }).catch(() => null) };
-        throw new Error(`the dialog posted no result; it shows ${JSON.stringify(shown)}`, { cause: error });
+        throw new Error(`the dialog posted no result; it shows ${JSON.stringify(shown)}; what the tab did:\n${traffic.join('\n')}`, { cause: error });
       });
       assert.deepEqual(await tab.evaluate(() => (globalThis as unknown as { otpResult: unknown }).otpResult), { namespace: appName, id: sent.id });
       // The dialog closes itself shortly after.
