@@ -146,6 +146,15 @@ async function measureServer(otpdServer: boolean, server: ServerProcess, spec: L
   return { measurement, storeCalls };
 }
 
+/**
+ * The rate a pool is sized for when this run measured none to size it from (an `--only` run): above any
+ * this 2-core machine has served a check at (10,700 right-code checks a second on a fast day), since a
+ * pool that runs out makes its row a mix of real checks and cheap replays.
+ */
+const UNMEASURED_RATE = 15_000;
+/** The same for the peer's verify pools (its verifies run at 190–590 a second here). */
+const UNMEASURED_PEER_RATE = 1_000;
+
 /** Requests one pool must cover: the measured run and its warm-up (of `processes` processes, see load) at `rate`, with a margin. */
 function poolSize(rate: number, processes = 1): number {
   return Math.ceil(rate * (options.durationSeconds + options.warmupSeconds * processes) * 1.3) + 500;
@@ -246,7 +255,7 @@ async function otpd(target: OtpdTarget): Promise<void> {
     await settle(server);
     const key = bearer(otpd);
     const suffix = `@${target.label}`;
-    let rate = 5_000;
+    let rate = UNMEASURED_RATE;
 
     if (wanted(ids[0]!)) {
       await record(`native-create${suffix}`, `native create (${label})`, 'send', server, nativeCreate(otpd, server));
@@ -555,8 +564,8 @@ async function peerRounds(): Promise<void> {
     if (check) {
       // A pool for every measurement, sized from the rates of the rows above.
       const measurements = ROUNDS + (create ? 0 : 1);
-      const ours = poolSize(find('native-check-right@sqlite')?.rps ?? 6_000) * measurements;
-      const theirs = poolSize(find('peer-verify')?.rps ?? 400) * measurements;
+      const ours = poolSize(find('native-check-right@sqlite')?.rps ?? UNMEASURED_RATE) * measurements;
+      const theirs = poolSize(find('peer-verify')?.rps ?? UNMEASURED_PEER_RATE) * measurements;
       log(`native check (right code) against peer verify (pools of ${ours} verifications and ${theirs} sent codes)`);
       const pool = new Cursor(await otpd.verificationPool(ours));
       await settle(server);
@@ -590,7 +599,7 @@ async function twoWorkerPairs(): Promise<void> {
       log(scenario);
       const uncounted = scenario === scenarios[0];
       // A check pool for every measurement of each server, sized from the rate the Redis rows measured.
-      const rate = find('native-check-right@redis')?.rps ?? 5_000;
+      const rate = find('native-check-right@redis')?.rps ?? UNMEASURED_RATE;
       const cursors = new Map<OtpdUnderTest, Cursor<PooledCode>>();
       if (scenario === 'native-check-right') {
         for (const otpd of [one, two]) {

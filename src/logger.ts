@@ -4,6 +4,49 @@ import { REDACT_PATHS, redactCensor } from './http/logging.js';
 const ACCESS_LOG = Symbol('otpd.accessLog');
 
 /**
+ * Lines handed to `target` once per event-loop turn: the lines logged in one turn (a group commit answers
+ * many requests in one, each with its access line) go out in one write instead of one each (~3 µs of
+ * CPU less per request, docs/performance.md). A line waits until the end of its turn (`setImmediate`), or
+ * until `flush()`; exported for its test.
+ */
+export function writtenOncePerTurn(target: { write(text: string): unknown }): DestinationStream & { flush(): void } {
+  let pending = '';
+  let scheduled = false;
+  const flush = (): void => {
+    scheduled = false;
+    if (pending === '') return;
+    const lines = pending;
+    pending = '';
+    target.write(lines);
+  };
+  return {
+    write(line: string): void {
+      pending += line;
+      if (scheduled) return;
+      scheduled = true;
+      setImmediate(flush);
+    },
+    flush,
+  };
+}
+
+let processStdout: DestinationStream | undefined;
+
+/**
+ * The process's stdout for every logger made without a destination, one stream so lines never interleave.
+ * Written synchronously (pino's default destination), once per turn, and flushed at exit, so a line is
+ * lost only by a kill -9 in the turn that logged it.
+ */
+function stdout(): DestinationStream {
+  if (!processStdout) {
+    const stream = writtenOncePerTurn(pino.destination(1));
+    process.once('exit', stream.flush);
+    processStdout = stream;
+  }
+  return processStdout;
+}
+
+/**
  * Writes the one line per request (src/http/app.ts). Positional, so a request makes no object for it. The
  * fields are ones otpd builds itself: the request id, the method, the URL cleaned by safeUrl, the client
  * address, the status and the duration in ms.
@@ -14,7 +57,7 @@ export type AccessLog = (reqId: string, method: string, url: string, ip: string 
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
   const options = { level, redact: { paths: REDACT_PATHS, censor: redactCensor }, base: { pid: process.pid } };
   // One stream for both loggers below, so their lines never interleave mid-line.
-  const stream: DestinationStream | NodeJS.WritableStream = destination ?? pino.destination(1);
+  const stream: DestinationStream | NodeJS.WritableStream = destination ?? stdout();
   const logger = pino(options, stream);
   (logger as unknown as Record<symbol, AccessLog>)[ACCESS_LOG] = accessLogTo(pino({ level, base: { pid: process.pid } }, stream), stream);
   return logger;

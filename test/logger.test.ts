@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { afterEach, describe, it, mock } from 'node:test';
+import { promisify } from 'node:util';
 import { pino } from 'pino';
-import { accessLogOf, createLogger } from '../src/logger.js';
+import { accessLogOf, createLogger, writtenOncePerTurn } from '../src/logger.js';
 
 class Capture extends Writable {
   text = '';
@@ -37,5 +39,51 @@ describe('access log', () => {
     const capture = new Capture();
     accessLogOf(createLogger('warn', capture))('req_1', 'GET', '/', '127.0.0.1', 200, 1);
     assert.equal(capture.text, '');
+  });
+});
+
+describe('stdout', () => {
+  const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+  it('hands the lines of one event-loop turn to the target in one write, in order, at the end of the turn', async () => {
+    const writes: string[] = [];
+    const stream = writtenOncePerTurn({ write: (text: string) => writes.push(text) });
+    stream.write('a\n');
+    stream.write('b\n');
+    stream.write('c\n');
+    assert.deepEqual(writes, [], 'nothing is written within the turn');
+    await turn();
+    assert.deepEqual(writes, ['a\nb\nc\n']);
+    stream.write('d\n');
+    await turn();
+    await turn();
+    assert.deepEqual(writes, ['a\nb\nc\n', 'd\n'], 'a later turn\'s line is written on its own, without waiting for more');
+    stream.flush();
+    assert.equal(writes.length, 2, 'an empty flush writes nothing');
+  });
+
+  // A child process with the real stdout: what it logged just before it exits must arrive.
+  const child = async (body: string) => {
+    const script = `import { createLogger } from ${JSON.stringify(new URL('../src/logger.ts', import.meta.url).pathname)};\nconst logger = createLogger('info');\n${body}`;
+    try {
+      const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { timeout: 20_000 });
+      return { code: 0, stdout };
+    } catch (error) {
+      const failed = error as { code?: number; stdout?: string };
+      return { code: failed.code ?? -1, stdout: failed.stdout ?? '' };
+    }
+  };
+  const messages = (stdout: string) => stdout.trim().split('\n').filter(Boolean).map((line) => (JSON.parse(line) as { msg: string }).msg);
+
+  it('writes what was logged before process.exit in the same turn', async () => {
+    const result = await child(`logger.info('one'); logger.warn('two'); process.exit(3);`);
+    assert.equal(result.code, 3);
+    assert.deepEqual(messages(result.stdout), ['one', 'two']);
+  });
+
+  it('writes what was logged before an uncaught exception ends the process', async () => {
+    const result = await child(`setImmediate(() => { logger.error('before the crash'); throw new Error('boom'); });`);
+    assert.equal(result.code, 1);
+    assert.deepEqual(messages(result.stdout), ['before the crash']);
   });
 });
