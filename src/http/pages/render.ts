@@ -77,7 +77,7 @@ function openBody(ctx: PageContext): string {
     <form method="post" id="otp-form" autocomplete="off">
       <input type="hidden" name="csrf" value="${escapeHtml(view.csrf ?? '')}">
       <label for="otp">Verification code</label>
-      <input id="otp" name="otp" type="text" inputmode="numeric" pattern="[0-9]*" autocomplete="one-time-code" minlength="${view.codeLength}" maxlength="${view.codeLength}" required autofocus spellcheck="false" aria-describedby="message meta">
+      <input id="otp" name="otp" type="text" inputmode="numeric" pattern="[0-9]*" autocomplete="one-time-code" minlength="${view.codeLength}" maxlength="${view.codeLength}" required${ctx.parentOrigin ? '' : ' autofocus'} spellcheck="false" aria-describedby="message meta">
       <p id="message" class="message${message ? ` ${message.kind}` : ''}" role="${message?.kind === 'error' ? 'alert' : 'status'}" aria-live="polite">${message ? escapeHtml(message.text) : ''}</p>
       <button type="submit" name="action" value="check" class="primary" id="verify">Verify</button>
       <p id="meta" class="meta muted">Code expires in <time id="expires" data-expires-in="${view.expiresIn}">${clock(view.expiresIn)}</time> · ${plural(view.attemptsLeft, 'attempt', 'attempts')} left</p>

@@ -93,6 +93,11 @@
     });
     window.addEventListener('message', state.onMessage);
     document.addEventListener('keydown', state.onKey);
+    // The focus goes into the dialog, and again whenever the frame loads a page (a form posted without
+    // script), so the page inside can put it on the code field.
+    frame.addEventListener('load', function () {
+      if (current === state && frame.contentWindow) frame.contentWindow.focus();
+    });
     document.body.appendChild(wrap);
     frame.focus();
   };

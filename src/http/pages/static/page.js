@@ -151,6 +151,23 @@
     });
   }
 
-  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
-  else init();
+  // Chromium ignores `autofocus` in a frame from another origin (the otp.js dialog), so the server leaves
+  // it out there and the field takes the focus here, once the frame has it (otp.js focuses the frame).
+  function focusCodeWhenFramed() {
+    if (window.parent === window) return;
+    var focusCode = function () {
+      var input = document.getElementById('otp');
+      if (input && document.activeElement !== input) input.focus();
+    };
+    if (document.hasFocus()) focusCode();
+    else window.addEventListener('focus', focusCode, { once: true });
+  }
+
+  function start() {
+    init();
+    focusCodeWhenFramed();
+  }
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
+  else start();
 })();
