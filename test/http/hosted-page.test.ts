@@ -208,9 +208,9 @@ const OUTPUT = new URL('../../test-output/', import.meta.url);
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
 
 /**
- * What a tab asked otpd for and how each answer ended, its frames' navigations and its console, in order:
- * the iframe-dialog test timed out twice in CI under load (never alone), and its failure should say
- * whether the second code was posted at all.
+ * What a tab asked otpd for and how each answer ended, its frames' navigations and its console, in order,
+ * for a failure to show (it showed why the iframe-dialog test timed out in CI: its second code was never
+ * posted, because the click after a screenshot went to the embedding page).
  */
 function trafficLog(tab: Page, otpdUrl: string): string[] {
   const log: string[] = [];
@@ -351,7 +351,7 @@ window.OTPGateway(${JSON.stringify(ns)}, ${JSON.stringify(id)}, function (namesp
       await frame.locator('#otp').fill(sent.code);
       await frame.locator('#otp').press('Enter');
       await tab.waitForFunction(() => (globalThis as unknown as { otpResult: unknown }).otpResult !== null, undefined, { timeout: 15_000 }).catch(async (error: unknown) => {
-        // Say what the dialog showed instead (this wait timed out once in CI under load, and never since).
+        // Say what the dialog showed and what the tab did instead (see trafficLog).
         const card = frame.locator('main');
         // The form as the browser holds it (no DOM types here: the tests compile without the DOM library).
         const form = await frame.locator('#otp-form').evaluate((element: any) => {
