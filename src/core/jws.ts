@@ -46,33 +46,59 @@ function headerSegment(kid: string, type: string): string {
 
 /**
  * When to sign off the event loop. An Ed25519 signature is ~40–60 µs of CPU, more than a whole bare HTTP
- * request, and a one-process server answers every request on its one event-loop thread. So a signature
- * asked for while another is still being made, or after one was already made inline in this event-loop
- * turn, goes to libuv's thread pool (node's `sign` with a callback) and a spare core makes it while the
- * loop serves other requests: under load ~7 µs of the loop's time instead of ~46 (docs/performance.md).
- * A lone signature is made inline, where the trip to a thread and back would only add latency (~70 µs)
- * and CPU (thread wake-ups).
+ * request, and a one-process server answers every request on its one event-loop thread. So the signatures
+ * asked for in one event-loop turn are decided together at its end (`setImmediate`): a lone one is made
+ * inline, where the trip to a thread and back would only add latency (~70 µs) and CPU (thread wake-ups);
+ * when there are several, or while earlier ones are still on the pool, each goes to libuv's thread pool
+ * (node's `sign` with a callback), and a spare core makes them while the loop serves other requests: under
+ * load ~7 µs of the loop's time instead of ~46 each (docs/performance.md).
  */
+interface SignRequest {
+  data: Buffer;
+  privateKey: KeyObject;
+  resolve(signature: Buffer): void;
+  reject(error: unknown): void;
+}
 let pooledInFlight = 0;
-let signedInlineThisTurn = false;
-const endTurn = (): void => {
-  signedInlineThisTurn = false;
-};
+let asked: SignRequest[] = [];
+
+function signOnPool(request: SignRequest): void {
+  pooledInFlight += 1;
+  try {
+    // Ed25519 hashes internally: node's sign takes no digest algorithm for it (null).
+    sign(null, request.data, request.privateKey, (error, signature) => {
+      pooledInFlight -= 1;
+      if (error) request.reject(error);
+      else request.resolve(signature);
+    });
+  } catch (error) {
+    // Refused before it reached the pool (a key that cannot sign): this request fails, the turn's others go on.
+    pooledInFlight -= 1;
+    request.reject(error);
+  }
+}
+
+function signAsked(): void {
+  const turn = asked;
+  asked = [];
+  if (turn.length === 1 && pooledInFlight === 0) {
+    const [only] = turn as [SignRequest];
+    try {
+      only.resolve(sign(null, only.data, only.privateKey));
+    } catch (error) {
+      only.reject(error);
+    }
+    return;
+  }
+  for (const request of turn) signOnPool(request);
+}
 
 function ed25519Sign(data: Buffer, privateKey: KeyObject): Promise<Buffer> {
-  if (pooledInFlight === 0 && !signedInlineThisTurn) {
-    signedInlineThisTurn = true;
-    setImmediate(endTurn);
-    // Ed25519 hashes internally: node's sign takes no digest algorithm for it (null).
-    return Promise.resolve(sign(null, data, privateKey));
-  }
-  pooledInFlight += 1;
   return new Promise((resolve, reject) => {
-    sign(null, data, privateKey, (error, signature) => {
-      pooledInFlight -= 1;
-      if (error) reject(error);
-      else resolve(signature);
-    });
+    const request = { data, privateKey, resolve, reject };
+    if (pooledInFlight > 0) return signOnPool(request);
+    if (asked.length === 0) setImmediate(signAsked);
+    asked.push(request);
   });
 }
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHash, createPublicKey, verify, type JsonWebKey } from 'node:crypto';
+import { createHash, createPublicKey, pbkdf2, verify, type JsonWebKey } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Keyring } from '../../src/core/keyring.js';
 import type { VerificationRecord } from '../../src/core/verification.js';
@@ -79,15 +79,39 @@ describe('receipts service', () => {
     assert.ok(payload);
   });
 
-  it('signs receipts asked for together (all but the first on the thread pool) each over its own claims', async () => {
+  it('signs receipts asked for together (on the thread pool) each over its own claims', async () => {
     const service = new ReceiptsService(new Keyring(OLD_SECRET), Date.now);
     const jwks = service.jwks() as { keys: Jwk[] };
     const ids = Array.from({ length: 40 }, (_, i) => `ve_01j0000000abcd0000000000${String(i).padStart(2, '0')}`);
-    // Asked for in one turn: only the first is signed inline, the other 39 on the thread pool.
     const receipts = await Promise.all(ids.map((id) => service.issue(approvedRecord({ id }))));
     assert.deepEqual(receipts.map((receipt) => verifyReceipt(receipt, jwks)?.claims.sub), ids);
     // And alone again afterwards (inline).
     assert.equal(verifyReceipt(await service.issue(approvedRecord({ id: ids[0]! })), jwks)?.claims.sub, ids[0]);
+  });
+
+  it('signs a lone receipt inline, and every receipt of a turn that asks for several on the thread pool', async () => {
+    const service = new ReceiptsService(new Keyring(OLD_SECRET), Date.now);
+    const jwks = service.jwks() as { keys: Jwk[] };
+    const order: string[] = [];
+    // Every thread of libuv's pool busy for a while: what is signed on the pool waits for one to free.
+    const threads = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+    const busy = Array.from({ length: threads }, () => new Promise<void>((resolve) => pbkdf2('busy', 'salt', 300_000, 32, 'sha256', () => {
+      order.push('a pool thread freed');
+      resolve();
+    })));
+    const lone = await service.issue(approvedRecord({ id: 've_01j0000000abcd000000000lone' }));
+    order.push('lone receipt signed');
+    // The pair, asked for in a turn of its own.
+    await new Promise((resolve) => setImmediate(resolve));
+    const pair = ['p1', 'p2'].map((name) => service.issue(approvedRecord({ id: `ve_01j0000000abcd00000000000${name}` })).then((receipt) => {
+      order.push(`${name} signed`);
+      return receipt;
+    }));
+    await Promise.all(busy);
+    const [first, second] = await Promise.all(pair);
+    assert.equal(order[0], 'lone receipt signed', `the lone receipt did not wait for the pool (${order.join(', ')})`);
+    for (const name of ['p1', 'p2']) assert.ok(order.indexOf(`${name} signed`) > order.indexOf('a pool thread freed'), `${name} was signed on the pool (${order.join(', ')})`);
+    assert.deepEqual([lone, first!, second!].map((receipt) => verifyReceipt(receipt, jwks)?.claims.sub), ['ve_01j0000000abcd000000000lone', 've_01j0000000abcd00000000000p1', 've_01j0000000abcd00000000000p2']);
   });
 });
 
