@@ -9,15 +9,18 @@ const ACCESS_LOG = Symbol('otpd.accessLog');
  * CPU less per request, docs/performance.md). A line waits until the end of its turn (`setImmediate`), or
  * until `flush()`; exported for its test.
  */
-export function writtenOncePerTurn(target: { write(text: string): unknown }): DestinationStream & { flush(): void } {
+export function writtenOncePerTurn(target: { write(text: string): unknown }): DestinationStream & { flush(done?: () => void): void } {
   let pending = '';
   let scheduled = false;
-  const flush = (): void => {
+  // `done`: pino's `logger.flush(cb)` passes one and waits for it; the write is synchronous, so it is done.
+  const flush = (done?: unknown): void => {
     scheduled = false;
-    if (pending === '') return;
-    const lines = pending;
-    pending = '';
-    target.write(lines);
+    if (pending !== '') {
+      const lines = pending;
+      pending = '';
+      target.write(lines);
+    }
+    if (typeof done === 'function') done();
   };
   return {
     write(line: string): void {
@@ -40,7 +43,7 @@ let processStdout: DestinationStream | undefined;
 function stdout(): DestinationStream {
   if (!processStdout) {
     const stream = writtenOncePerTurn(pino.destination(1));
-    process.once('exit', stream.flush);
+    process.once('exit', () => stream.flush());
     processStdout = stream;
   }
   return processStdout;

@@ -62,6 +62,20 @@ describe('stdout', () => {
     assert.equal(writes.length, 2, 'an empty flush writes nothing');
   });
 
+  it('answers pino\'s logger.flush(callback) once the lines are written', async () => {
+    const writes: string[] = [];
+    const logger = pino({ base: null, timestamp: false }, writtenOncePerTurn({ write: (text: string) => writes.push(text) }));
+    logger.info('one');
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('flush never called back')), 2_000);
+      logger.flush(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    assert.deepEqual(writes, ['{"level":30,"msg":"one"}\n']);
+  });
+
   // A child process with the real stdout: what it logged just before it exits must arrive.
   const child = async (body: string) => {
     const script = `import { createLogger } from ${JSON.stringify(new URL('../src/logger.ts', import.meta.url).pathname)};\nconst logger = createLogger('info');\n${body}`;
