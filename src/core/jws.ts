@@ -72,7 +72,7 @@ function signOnPool(request: SignRequest): void {
       else request.resolve(signature);
     });
   } catch (error) {
-    // Refused before it reached the pool (a key that cannot sign): this request fails, the turn's others go on.
+    // Refused before it reached the pool (a public key given as the private one): this request fails alone.
     pooledInFlight -= 1;
     request.reject(error);
   }
