@@ -148,11 +148,12 @@ async function measureServer(otpdServer: boolean, server: ServerProcess, spec: L
 
 /**
  * The rate a pool is sized for when this run measured none to size it from (an `--only` run): above any
- * this 2-core machine has served a check at (10,700 right-code checks a second on a fast day), since a
- * pool that runs out makes its row a mix of real checks and cheap replays.
+ * right-code check rate this 2-core machine kind has served (14,602 a second on its fastest day; with the
+ * 30% margin a pool covers 19,500), since a pool that runs out makes its row a mix of real checks and cheap
+ * replays.
  */
 const UNMEASURED_RATE = 15_000;
-/** The same for the peer's verify pools (its verifies run at 190–590 a second here). */
+/** The same for the peer's verify pools (its verifies run at 190–650 a second here). */
 const UNMEASURED_PEER_RATE = 1_000;
 
 /** Requests one pool must cover: the measured run and its warm-up (of `processes` processes, see load) at `rate`, with a margin. */
