@@ -4,8 +4,12 @@
  * `fastify.inject` requests, 50 at a time, and a bare Fastify echo answers the same way in the same
  * process, so the difference is what otpd's HTTP layer and services add. Quieter than `npm run bench` on
  * a shared machine: no load generator competes for the cores, and no kernel network stack is billed.
- * `node --import tsx bench/http-micro.ts [check-wrong|check-right|create|all] [N] [sqlite|redis] [--cpu-prof] [--scattered]`:
+ * `node --import tsx bench/http-micro.ts [check-wrong|check-right|create|all] [N] [sqlite|redis] [--cpu-prof] [--alloc] [--scattered]`:
  * `--cpu-prof` profiles only the measured requests (not the set-up) into bench/results/profiles/http-micro/.
+ * `--alloc` samples every allocation of the measured requests, garbage included (V8's sampling heap
+ * profiler, one sample per 4 KiB on average), and prints the bytes allocated per request and where: unlike
+ * CPU time it does not move with the machine's speed, so it compares two commits on a noisy machine
+ * (`ALLOC_TOP=N` lists N functions instead of 15). Its CPU numbers include the sampler's own cost.
  * `--scattered` sends to numbers spread over the whole range instead of counting up, as real traffic does:
  * every per-destination B-tree (the pending index, the counters, the cooldowns) then takes a page of its own
  * per create instead of appending.
@@ -23,14 +27,18 @@ import { deleteRedisPrefix, Destinations, inBatches, REDIS_URL } from './lib/otp
 const args = process.argv.slice(2);
 const flags = new Set(args.filter((arg) => arg.startsWith('--')));
 const profile = flags.has('--cpu-prof');
+const alloc = flags.has('--alloc');
 const scattered = flags.has('--scattered');
 const [what = 'all', countText = '20000', storeKind = 'sqlite'] = args.filter((arg) => !arg.startsWith('--'));
 const count = Number(countText);
 const usage = (problem: string): never => {
-  process.stderr.write(`${problem}\nusage: node --import tsx bench/http-micro.ts [create|check-wrong|check-right|all] [N: 100–1000000] [sqlite|redis] [--cpu-prof] [--scattered]\n`);
+  process.stderr.write(`${problem}\nusage: node --import tsx bench/http-micro.ts [create|check-wrong|check-right|all] [N: 100–1000000] [sqlite|redis] [--cpu-prof] [--alloc] [--scattered]\n`);
   process.exit(2);
 };
-for (const flag of flags) if (flag !== '--cpu-prof' && flag !== '--scattered') usage(`unknown option ${flag}`);
+for (const flag of flags) if (flag !== '--cpu-prof' && flag !== '--alloc' && flag !== '--scattered') usage(`unknown option ${flag}`);
+if (profile && alloc) usage('--cpu-prof and --alloc measure one at a time: the heap sampler would be billed to the CPU profile');
+const allocTop = Number(process.env.ALLOC_TOP ?? 15);
+if (!Number.isInteger(allocTop) || allocTop < 0 || allocTop > 1000) usage('ALLOC_TOP must be an integer from 0 to 1000');
 if (!['create', 'check-wrong', 'check-right', 'all'].includes(what)) usage(`unknown use case "${what}"`);
 if (!Number.isInteger(count) || count < 100 || count > 1_000_000) usage('N must be an integer from 100 to 1,000,000');
 if (storeKind !== 'sqlite' && storeKind !== 'redis') usage(`unknown store "${storeKind}"`);
@@ -62,10 +70,20 @@ if (profile) {
   session.connect();
   await session.post('Profiler.enable');
 }
+let heapSession: Session | undefined;
+if (alloc) {
+  heapSession = new Session();
+  heapSession.connect();
+  await heapSession.post('HeapProfiler.enable');
+}
+/** What `--alloc` found per measured use case, printed after its CPU line. */
+const allocations = new Map<string, { bytesPerRequest: number; sites: AllocationSite[] }>();
 
 /** CPU µs per request of `n` requests made by `one`, checking each answer's status. */
 async function measure(app: FastifyInstance, n: number, status: number, one: (i: number) => InjectOptions, name = 'echo'): Promise<number> {
   if (session) await session.post('Profiler.start');
+  // Collected objects are kept in the sample: a request's garbage is what it allocated, and what GC costs.
+  if (heapSession) await heapSession.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never);
   const before = process.cpuUsage();
   await inBatches(n, async (i) => {
     const response = await app.inject(one(i));
@@ -77,11 +95,48 @@ async function measure(app: FastifyInstance, n: number, status: number, one: (i:
     const { profile: taken } = await session.post('Profiler.stop');
     writeFileSync(join(profiles, `${name}.cpuprofile`), JSON.stringify(taken));
   }
+  if (heapSession) {
+    const { profile: sampled } = await heapSession.post('HeapProfiler.stopSampling');
+    allocations.set(name, allocationSites(sampled.head as unknown as HeapNode, n));
+  }
   return (used.user + used.system) / n;
 }
 
-function report(name: string, micros: number, echoMicros: number): void {
+interface HeapNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: HeapNode[];
+}
+interface AllocationSite {
+  where: string;
+  bytesPerRequest: number;
+}
+
+/** Bytes allocated per request by the sampled tree, in all and per function (biggest first). */
+function allocationSites(head: HeapNode, requests: number): { bytesPerRequest: number; sites: AllocationSite[] } {
+  const bySite = new Map<string, number>();
+  let total = 0;
+  const stack = [head];
+  for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
+    const { functionName, url, lineNumber } = node.callFrame;
+    const at = url.search(/\/(node_modules|dist|src|bench)\//);
+    const where = `${functionName || '(anonymous)'}  ${at === -1 ? url || '(native)' : url.slice(at + 1)}:${lineNumber + 1}`;
+    bySite.set(where, (bySite.get(where) ?? 0) + node.selfSize);
+    total += node.selfSize;
+    stack.push(...node.children);
+  }
+  const sites = [...bySite].sort((a, b) => b[1] - a[1]).map(([where, bytes]) => ({ where, bytesPerRequest: bytes / requests }));
+  return { bytesPerRequest: total / requests, sites };
+}
+
+function report(name: string, micros: number, echoMicros: number, profileName = name): void {
   console.log(`${name.padEnd(12)} ${micros.toFixed(1).padStart(7)} µs CPU/request   echo ${echoMicros.toFixed(1).padStart(5)} µs   otpd adds ${(micros - echoMicros).toFixed(1).padStart(6)} µs`);
+  const otpd = allocations.get(profileName);
+  const echoAllocated = allocations.get('echo');
+  if (!otpd || !echoAllocated) return;
+  const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
+  console.log(`${''.padEnd(12)} ${kib(otpd.bytesPerRequest).padStart(10)} allocated/request   echo ${kib(echoAllocated.bytesPerRequest)}   otpd adds ${kib(otpd.bytesPerRequest - echoAllocated.bytesPerRequest)}; the most, per request:`);
+  for (const site of otpd.sites.slice(0, allocTop)) console.log(`${''.padEnd(14)}${site.bytesPerRequest.toFixed(0).padStart(7)} B  ${site.where}`);
 }
 
 const echoRequest = () => ({ method: 'POST' as const, url: '/echo', headers: { 'content-type': 'application/json' }, payload: '{"to":"+15550000000","code":"123456"}' });
@@ -106,8 +161,8 @@ if (what === 'check-wrong' || what === 'check-right' || what === 'all') {
     const sent = right ? code : code === '000000' ? '111111' : '000000';
     return { method: 'POST' as const, url: `/v1/verifications/${verification.id}/check`, headers, payload: JSON.stringify({ code: sent }) };
   };
-  if (what !== 'check-right') report('check wrong', await measure(server.app, count, 200, (i) => check(i, false), 'check-wrong'), await echoMicros());
-  if (what !== 'check-wrong') report('check right', await measure(server.app, count, 200, (i) => check(i, true), 'check-right'), await echoMicros());
+  if (what !== 'check-right') report('check wrong', await measure(server.app, count, 200, (i) => check(i, false), 'check-wrong'), await echoMicros(), 'check-wrong');
+  if (what !== 'check-wrong') report('check right', await measure(server.app, count, 200, (i) => check(i, true), 'check-right'), await echoMicros(), 'check-right');
 }
 
 await echo.close();
