@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import Fastify, { type FastifyInstance, type InjectOptions } from 'fastify';
 import { loadConfig } from '../src/config.js';
 import { startServer } from '../src/server.js';
+import { shortUrl } from './lib/cpuprofile.js';
 import { deleteRedisPrefix, Destinations, inBatches, REDIS_URL } from './lib/otpd.js';
 
 const args = process.argv.slice(2);
@@ -119,8 +120,7 @@ function allocationSites(head: HeapNode, requests: number): { bytesPerRequest: n
   const stack = [head];
   for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
     const { functionName, url, lineNumber } = node.callFrame;
-    const at = url.search(/\/(node_modules|dist|src|bench)\//);
-    const where = `${functionName || '(anonymous)'}  ${at === -1 ? url || '(native)' : url.slice(at + 1)}:${lineNumber + 1}`;
+    const where = `${functionName || '(anonymous)'}  ${shortUrl(url) || '(native)'}:${lineNumber + 1}`;
     bySite.set(where, (bySite.get(where) ?? 0) + node.selfSize);
     total += node.selfSize;
     stack.push(...node.children);

@@ -23,7 +23,8 @@ export interface FunctionCost {
   share: number;
 }
 
-function shortUrl(url: string): string {
+/** A profile frame's URL from its node_modules, dist or src folder on (the rest without `file://`). */
+export function shortUrl(url: string): string {
   const at = url.search(/\/(node_modules|dist|src)\//);
   return at === -1 ? url.replace(/^file:\/\//, '') : url.slice(at + 1);
 }
