@@ -2,8 +2,10 @@
  * Server CPU per request through the whole HTTP application but without sockets: a real otpd (every
  * hook, schema, log line and metric as shipped, on a fresh SQLite file or Redis) answers
  * `fastify.inject` requests, 50 at a time, and a bare Fastify echo answers the same way in the same
- * process, so the difference is what otpd's HTTP layer and services add. Quieter than `npm run bench` on
- * a shared machine: no load generator competes for the cores, and no kernel network stack is billed.
+ * process, so the difference is what otpd's HTTP layer and services add: in the process's CPU (every
+ * thread), and in its event-loop thread's alone (what bounds one process's throughput). Quieter than
+ * `npm run bench` on a shared machine: no load generator competes for the cores, and no kernel network
+ * stack is billed.
  * `node --import tsx bench/http-micro.ts [check-wrong|check-right|create|all] [N] [sqlite|redis] [--cpu-prof] [--alloc] [--scattered]`:
  * `--cpu-prof` profiles only the measured requests (not the set-up) into bench/results/profiles/http-micro/.
  * `--alloc` samples every allocation of the measured requests, garbage included (V8's sampling heap
@@ -23,6 +25,7 @@ import Fastify, { type FastifyInstance, type InjectOptions } from 'fastify';
 import { loadConfig } from '../src/config.js';
 import { startServer } from '../src/server.js';
 import { shortUrl } from './lib/cpuprofile.js';
+import { cpuSince, cpuSnapshot } from './lib/processes.js';
 import { deleteRedisPrefix, Destinations, inBatches, REDIS_URL } from './lib/otpd.js';
 
 const args = process.argv.slice(2);
@@ -80,18 +83,26 @@ if (alloc) {
 /** What `--alloc` found per measured use case, printed after its CPU line. */
 const allocations = new Map<string, { bytesPerRequest: number; sites: AllocationSite[] }>();
 
+/** CPU per request: the process's (every thread), and its event-loop thread's alone (without the threads' share: signatures, GC helpers). */
+interface Cost {
+  micros: number;
+  loopMicros: number;
+}
+
 /** CPU µs per request of `n` requests made by `one`, checking each answer's status. */
-async function measure(app: FastifyInstance, n: number, status: number, one: (i: number) => InjectOptions, name = 'echo'): Promise<number> {
+async function measure(app: FastifyInstance, n: number, status: number, one: (i: number) => InjectOptions, name = 'echo'): Promise<Cost> {
   if (session) await session.post('Profiler.start');
   // Collected objects are kept in the sample: a request's garbage is what it allocated, and what GC costs.
   if (heapSession) await heapSession.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never);
   const before = process.cpuUsage();
+  const loopBefore = cpuSnapshot(process.pid, true);
   await inBatches(n, async (i) => {
     const response = await app.inject(one(i));
     if (response.statusCode !== status) throw new Error(`expected ${status}, got ${response.statusCode}: ${response.body}`);
   }, BATCH);
   await settle();
   const used = process.cpuUsage(before);
+  const loopSeconds = cpuSince(process.pid, loopBefore, true);
   if (session) {
     const { profile: taken } = await session.post('Profiler.stop');
     writeFileSync(join(profiles, `${name}.cpuprofile`), JSON.stringify(taken));
@@ -100,7 +111,7 @@ async function measure(app: FastifyInstance, n: number, status: number, one: (i:
     const { profile: sampled } = await heapSession.post('HeapProfiler.stopSampling');
     allocations.set(name, allocationSites(sampled.head as unknown as HeapNode, n));
   }
-  return (used.user + used.system) / n;
+  return { micros: (used.user + used.system) / n, loopMicros: (loopSeconds * 1e6) / n };
 }
 
 interface HeapNode {
@@ -129,8 +140,10 @@ function allocationSites(head: HeapNode, requests: number): { bytesPerRequest: n
   return { bytesPerRequest: total / requests, sites };
 }
 
-function report(name: string, micros: number, echoMicros: number, profileName = name): void {
-  console.log(`${name.padEnd(12)} ${micros.toFixed(1).padStart(7)} µs CPU/request   echo ${echoMicros.toFixed(1).padStart(5)} µs   otpd adds ${(micros - echoMicros).toFixed(1).padStart(6)} µs`);
+function report(name: string, otpdCost: Cost, echoCost: Cost, profileName = name): void {
+  const column = (micros: number, width: number) => micros.toFixed(1).padStart(width);
+  console.log(`${name.padEnd(12)} ${column(otpdCost.micros, 7)} µs CPU/request   echo ${column(echoCost.micros, 5)} µs   otpd adds ${column(otpdCost.micros - echoCost.micros, 6)} µs`);
+  console.log(`${'  event loop'.padEnd(12)} ${column(otpdCost.loopMicros, 7)} µs            echo ${column(echoCost.loopMicros, 5)} µs   otpd adds ${column(otpdCost.loopMicros - echoCost.loopMicros, 6)} µs`);
   const otpd = allocations.get(profileName);
   const echoAllocated = allocations.get('echo');
   if (!otpd || !echoAllocated) return;
@@ -147,10 +160,10 @@ await inBatches(2000, () => echo.inject(echoRequest()), BATCH);
 await inBatches(2000, () => server.app.inject(createRequest()), BATCH);
 await settle();
 
-const echoMicros = async (): Promise<number> => measure(echo, count, 200, echoRequest);
+const echoCost = async (): Promise<Cost> => measure(echo, count, 200, echoRequest);
 if (what === 'create' || what === 'all') {
   const otpd = await measure(server.app, count, 201, createRequest, 'create');
-  report('create', otpd, await echoMicros());
+  report('create', otpd, await echoCost());
 }
 if (what === 'check-wrong' || what === 'check-right' || what === 'all') {
   const context = { keyId: 'micro-setup' };
@@ -161,8 +174,8 @@ if (what === 'check-wrong' || what === 'check-right' || what === 'all') {
     const sent = right ? code : code === '000000' ? '111111' : '000000';
     return { method: 'POST' as const, url: `/v1/verifications/${verification.id}/check`, headers, payload: JSON.stringify({ code: sent }) };
   };
-  if (what !== 'check-right') report('check wrong', await measure(server.app, count, 200, (i) => check(i, false), 'check-wrong'), await echoMicros(), 'check-wrong');
-  if (what !== 'check-wrong') report('check right', await measure(server.app, count, 200, (i) => check(i, true), 'check-right'), await echoMicros(), 'check-right');
+  if (what !== 'check-right') report('check wrong', await measure(server.app, count, 200, (i) => check(i, false), 'check-wrong'), await echoCost(), 'check-wrong');
+  if (what !== 'check-wrong') report('check right', await measure(server.app, count, 200, (i) => check(i, true), 'check-right'), await echoCost(), 'check-right');
 }
 
 await echo.close();

@@ -44,7 +44,8 @@ export function processTree(pid: number): number[] {
 /**
  * utime + stime in seconds (0 once it is gone) of one process, or with `loopOnly` of its main thread
  * alone (/proc/PID/task/PID/stat), where node runs the event loop and better-sqlite3's statements:
- * libuv's thread pool (Ed25519 receipts) and V8's helper threads (parallel GC, compilation) are left out.
+ * the signing thread (Ed25519 receipts), the checkpointer, libuv's thread pool and V8's helper threads
+ * (parallel GC, compilation) are left out.
  */
 function cpuSecondsOf(pid: number, loopOnly: boolean): number {
   try {

@@ -1,4 +1,5 @@
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { SigningThread, type SignRequest } from './signing-thread.js';
 
 /**
  * Compact JWS (RFC 7515 §7.1) signed with EdDSA over Ed25519 (RFC 8037), using node:crypto only.
@@ -45,31 +46,26 @@ function headerSegment(kid: string, type: string): string {
 }
 
 /**
- * When to sign off the event loop. An Ed25519 signature is ~40–60 µs of CPU, more than a whole bare HTTP
- * request, and a one-process server answers every request on its one event-loop thread. So the signatures
- * asked for in one event-loop turn are decided together at its end (`setImmediate`): a lone one is made
- * inline, where the trip to a thread and back would only add latency (~70 µs) and CPU (thread wake-ups);
- * when there are several, or while earlier ones are still on the pool, each goes to libuv's thread pool
- * (node's `sign` with a callback), and a spare core makes them while the loop serves other requests: under
- * load ~7 µs of the loop's time instead of ~46 each (docs/performance.md).
+ * When to sign off the event loop. An Ed25519 signature is ~20–50 µs of CPU (by machine), more than a
+ * whole bare HTTP request, and a one-process server answers every request on its one event-loop thread.
+ * So the signatures asked for in one event-loop turn are decided together at its end (`setImmediate`): a
+ * lone one, with none under way, is made inline, where the trip to a thread and back would only add
+ * latency and CPU (thread wake-ups); the rest go to the signing thread (src/core/signing-thread.ts), a few
+ * messages a turn, while a spare core makes them and the loop serves other requests. Until that thread is
+ * up, and if it fails, they go one by one to libuv's thread pool (node's `sign` with a callback), which
+ * costs the loop ~6 µs a signature against ~2–3 (docs/performance.md).
  */
-interface SignRequest {
-  data: Buffer;
-  privateKey: KeyObject;
-  resolve(signature: Buffer): void;
-  reject(error: unknown): void;
-}
-let pooledInFlight = 0;
 let asked: SignRequest[] = [];
+let pooledInFlight = 0;
 
 function signOnPool(request: SignRequest): void {
   pooledInFlight += 1;
   try {
     // Ed25519 hashes internally: node's sign takes no digest algorithm for it (null).
-    sign(null, request.data, request.privateKey, (error, signature) => {
+    sign(null, Buffer.from(request.input, 'ascii'), request.privateKey, (error, signature) => {
       pooledInFlight -= 1;
       if (error) request.reject(error);
-      else request.resolve(signature);
+      else request.resolve(signature.toString('base64url'));
     });
   } catch (error) {
     // Refused before it reached the pool (a public key given as the private one): this request fails alone.
@@ -78,35 +74,36 @@ function signOnPool(request: SignRequest): void {
   }
 }
 
+/** The process's signing thread; its requests go to the pool if it fails (exported for tests). */
+export const signingThread = new SigningThread((requests) => requests.forEach(signOnPool));
+
 function signAsked(): void {
   const turn = asked;
   asked = [];
-  if (turn.length === 1 && pooledInFlight === 0) {
+  if (turn.length === 1 && pooledInFlight === 0 && signingThread.inFlight === 0) {
     const [only] = turn as [SignRequest];
     try {
-      only.resolve(sign(null, only.data, only.privateKey));
+      only.resolve(sign(null, Buffer.from(only.input, 'ascii'), only.privateKey).toString('base64url'));
     } catch (error) {
       only.reject(error);
     }
     return;
   }
-  for (const request of turn) signOnPool(request);
+  if (!signingThread.take(turn)) turn.forEach(signOnPool);
 }
 
-function ed25519Sign(data: Buffer, privateKey: KeyObject): Promise<Buffer> {
+/** The base64url Ed25519 signature of `input` (ASCII). */
+function ed25519Sign(input: string, privateKey: KeyObject): Promise<string> {
   return new Promise((resolve, reject) => {
-    const request = { data, privateKey, resolve, reject };
-    if (pooledInFlight > 0) return signOnPool(request);
     if (asked.length === 0) setImmediate(signAsked);
-    asked.push(request);
+    asked.push({ input, privateKey, resolve, reject });
   });
 }
 
 /** `header.payload.signature`, each base64url; `alg: EdDSA` and `kid` are set in the protected header. */
 export async function signCompactJws(payload: object, privateKey: KeyObject, kid: string, type = 'JWT'): Promise<string> {
   const signingInput = `${headerSegment(kid, type)}.${segment(payload)}`;
-  const signature = await ed25519Sign(Buffer.from(signingInput, 'ascii'), privateKey);
-  return `${signingInput}.${signature.toString('base64url')}`;
+  return `${signingInput}.${await ed25519Sign(signingInput, privateKey)}`;
 }
 
 /** The payload of a compact JWS whose EdDSA signature holds under `publicKey`; undefined otherwise. */

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,8 +9,8 @@ import { BACKSTOP_AUTOCHECKPOINT_PAGES, Checkpointer, DEFAULT_AUTOCHECKPOINT_PAG
 import { openSqliteDatabase, openSqliteStore, SqliteStore } from '../../src/store/sqlite/index.js';
 import { migrate } from '../../src/store/sqlite/migrate.js';
 import { until } from '../support/fake-providers.js';
+import { moduleUnderTest, runScriptToExit } from '../support/module-script.js';
 
-const ROOT = new URL('../../', import.meta.url).pathname;
 /** Fast passes, so a test waits tens of milliseconds for one instead of the production 200. */
 const FAST = { startDelayMs: 0, intervalMs: 20 };
 
@@ -159,9 +158,7 @@ describe('SQLite WAL checkpoints on a thread of their own', () => {
   });
 
   it('a process whose store is still open exits by itself: the thread never keeps it alive', async () => {
-    // The shipped files when `npm test` built dist/ (the thread's .js file must be there too), else the sources.
-    const dist = process.env.OTPD_TEST_DIST === '1';
-    const module = dist ? `${ROOT}dist/store/sqlite/index.js` : `${ROOT}src/store/sqlite/index.ts`;
+    const module = moduleUnderTest('store/sqlite/index');
     const script = `
       const { openSqliteStore } = await import(${JSON.stringify(module)});
       const store = await openSqliteStore({ path: ${JSON.stringify(join(dir, 'left-open.db'))}, checkpoint: { startDelayMs: 0 } });
@@ -169,15 +166,7 @@ describe('SQLite WAL checkpoints on a thread of their own', () => {
       while (store.checkpointer.state !== 'running' && Date.now() - started < 20000) await new Promise((r) => setTimeout(r, 10));
       await store.putRecord('ckpt', 'x', { n: 1 }, {}, Date.now());
       console.log(store.checkpointer.state);`;
-    const child = spawn(process.execPath, [...(dist ? [] : ['--import', 'tsx']), '--input-type=module', '-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (exitCode, exitSignal) => resolve([exitCode, exitSignal])));
-    clearTimeout(killer);
-    assert.equal(signal, null, `killed after 30 s: the process did not exit by itself\n${output}`);
-    assert.equal(code, 0, output);
-    assert.equal(output.trim(), 'running');
+    const output = await runScriptToExit(script);
+    assert.equal(output, 'running');
   });
 });
