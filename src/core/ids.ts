@@ -7,28 +7,44 @@ import { pooledRandomBytes } from './random.js';
  * splitting random pages (decisions 21), and ids still carry 60+ random bits so they cannot be guessed.
  */
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
+const ALPHABET_CODES = Buffer.from(ALPHABET, 'latin1');
+/** Room for any id composed here: a prefix of a few letters, `_`, 10 time and 16 random characters. */
+const SCRATCH = Buffer.allocUnsafeSlow(64);
+const MAX_PREFIX = 15;
+/** Prefixes already found valid: they are this code's own few constants, so checked once each. */
+const validPrefixes = new Set<string>();
 
-function encodeTime(ms: number): string {
-  let out = '';
-  let value = ms;
-  for (let i = 0; i < 10; i++) {
-    out = ALPHABET[value % 32]! + out;
-    value = Math.floor(value / 32);
-  }
-  return out;
+function checkPrefix(prefix: string): void {
+  // A longer or non-ASCII prefix would be cut short or mangled by the scratch buffer.
+  if (!/^[a-z0-9]{1,15}$/.test(prefix)) throw new Error(`id prefix ${JSON.stringify(prefix)} must be 1-${MAX_PREFIX} lowercase letters or digits`);
+  if (validPrefixes.size < 64) validPrefixes.add(prefix);
 }
 
-function randomChars(count: number): string {
-  const bytes = pooledRandomBytes(count);
-  let out = '';
+/**
+ * An id's characters are written into one scratch buffer and read out as a single flat string: built by
+ * `+=` one character at a time, an id left a chain of ~26 intermediate strings (~0.9 KiB of garbage) on
+ * every create and audit entry, and took ~20% longer.
+ */
+function compose(prefix: string, now: number, middle: string, randomCount: number): string {
+  if (!validPrefixes.has(prefix)) checkPrefix(prefix);
+  let at = SCRATCH.write(prefix, 0, 'latin1');
+  SCRATCH[at++] = 0x5f; // '_'
+  let value = now;
+  for (let i = at + 9; i >= at; i--) {
+    SCRATCH[i] = ALPHABET_CODES[value % 32]!;
+    value = Math.floor(value / 32);
+  }
+  at += 10;
+  if (middle !== '') at += SCRATCH.write(middle, at, 'latin1');
+  const bytes = pooledRandomBytes(randomCount);
   // 256 is a multiple of 32, so taking the low five bits of a uniform byte stays uniform.
-  for (let i = 0; i < count; i++) out += ALPHABET[bytes[i]! & 31];
-  return out;
+  for (let i = 0; i < randomCount; i++) SCRATCH[at + i] = ALPHABET_CODES[bytes[i]! & 31]!;
+  return SCRATCH.toString('latin1', 0, at + randomCount);
 }
 
 /** `prefix_` + time + 16 random characters (80 bits). */
 export function newId(prefix: string, now = Date.now()): string {
-  return `${prefix}_${encodeTime(now)}${randomChars(16)}`;
+  return compose(prefix, now, '', 16);
 }
 
 const TAG_LENGTH = 4;
@@ -40,7 +56,7 @@ const TAG_LENGTH = 4;
  */
 export function newVerificationId(routingTag: string, now = Date.now()): string {
   if (routingTag.length !== TAG_LENGTH) throw new Error('routing tag must be 4 characters');
-  return `ve_${encodeTime(now)}${routingTag}${randomChars(12)}`;
+  return compose('ve', now, routingTag, 12);
 }
 
 /**
