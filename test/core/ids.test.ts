@@ -49,6 +49,9 @@ test('consecutive ids do not share characters by reusing one buffer', () => {
   const second = newId('verylongprefix', 32 ** 10 - 1);
   assert.match(first, /^au_0000000001[0-9a-hjkmnp-tv-z]{16}$/);
   assert.match(second, /^verylongprefix_zzzzzzzzzz[0-9a-hjkmnp-tv-z]{16}$/);
+  // A short id right after a long one ends where it should, with nothing of the longer one behind it.
+  assert.match(newId('au', 1), /^au_0000000001[0-9a-hjkmnp-tv-z]{16}$/);
+  assert.match(newVerificationId('abcd', 1), /^ve_0000000001abcd[0-9a-hjkmnp-tv-z]{12}$/);
 });
 
 test('a prefix that is not a few lowercase letters or digits is refused, not cut short', () => {
