@@ -12,20 +12,21 @@
  * otpd runs from dist/ (`otpd serve`, built first when src/ is newer), every feature on as shipped: audit
  * log, metrics, rate limits, the outbox, JSON request logs (to /dev/null). Writes the table as JSON to
  * bench/results/DATE-MACHINE.json, with otpd's store calls per request (from GET /metrics) for each otpd
- * row. `BENCH_SERVER_LOG=FILE` keeps the servers' log lines. `--cpu-prof` runs the otpd servers under `node --cpu-prof` (profiles in
- * bench/results/profiles/, not kept in git) and prints each one's functions with the most self time.
+ * row. `BENCH_SERVER_LOG=FILE` keeps the servers' log lines. `--cpu-prof` profiles each otpd row's measured
+ * run in every server process (bench/lib/profile-window.mjs; profiles in bench/results/profiles/, not kept in
+ * git) and prints its functions with the most self time.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, platform, release, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { selfTimes } from './lib/cpuprofile.js';
 import { measure, type LoadSpec, type Measurement } from './lib/load.js';
 import { OtpdUnderTest, REDIS_URL, totpNow, type Destinations, type OtpdTarget, type PooledCode, type PooledFactor } from './lib/otpd.js';
-import { cpuSince, cpuSnapshot, freePort, startProcess, type ServerProcess } from './lib/processes.js';
+import { cpuSince, cpuSnapshot, freePort, processTree, startProcess, type ServerProcess } from './lib/processes.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -35,7 +36,7 @@ interface Options {
   connections: number;
   only: string[];
   save: boolean;
-  /** Profile the otpd servers (`node --cpu-prof`) into bench/results/profiles/ and print their hot spots. */
+  /** Profile each otpd row's measured run into bench/results/profiles/ and print its hot spots. */
   profile: boolean;
 }
 
@@ -80,7 +81,14 @@ interface Row {
   storeCalls?: Record<string, number>;
 }
 
+/** Where `--cpu-prof` leaves the profiles of the last run: `ROW-PID.cpuprofile`, one per row and server process. */
+const PROFILES = join(ROOT, 'bench', 'results', 'profiles');
 const options = parseArgs(process.argv.slice(2));
+if (options.profile) {
+  // The last run's profiles go; bench/http-micro.ts keeps its own in a folder here.
+  mkdirSync(PROFILES, { recursive: true });
+  for (const name of readdirSync(PROFILES)) if (name.endsWith('.cpuprofile')) rmSync(join(PROFILES, name));
+}
 const rows: Row[] = [];
 /** A part matches the ids that contain it; a part ending in `$` only the id it names (`native-create@redis$`). */
 const wanted = (id: string) => options.only.length === 0 || options.only.some((part) => (part.endsWith('$') ? id === part.slice(0, -1) : id.includes(part)));
@@ -108,7 +116,7 @@ async function storeCallCounts(url: string): Promise<Map<string, number>> {
 
 async function record(id: string, scenario: string, peer: Row['peer'], server: ServerProcess, spec: LoadSpec, note?: () => string | undefined): Promise<void> {
   log(`  ${id} ...`);
-  const { measurement, storeCalls } = await measureServer(id.includes('@'), server, spec);
+  const { measurement, storeCalls } = await measureServer(id.includes('@'), server, spec, options.profile ? id : undefined);
   const text = note?.();
   rows.push({ id, scenario, peer, measurement, ...(text ? { note: text } : {}), ...(storeCalls ? { storeCalls } : {}) });
   log(`    ${summary(measurement, storeCalls)}${text ? ` (${text})` : ''}`);
@@ -119,20 +127,28 @@ function summary(measurement: Measurement, storeCalls?: Record<string, number>):
   return `${Math.round(measurement.rps)} req/s, p99 ${measurement.p99} ms, ${Math.round(measurement.cpuMicrosPerRequest)} µs CPU/req (${Math.round(measurement.loopCpuMicrosPerRequest)} on the event loop), errors ${measurement.errors}${totalCalls === undefined ? '' : `, ${totalCalls.toFixed(1)} store calls/req`}, ${measurement.involuntarySwitchesPerRequest.toFixed(2)} preemptions/req`;
 }
 
-/** One measurement of `server`; for otpd (`otpdServer`) also the store calls each request caused. */
-async function measureServer(otpdServer: boolean, server: ServerProcess, spec: LoadSpec): Promise<{ measurement: Measurement; storeCalls?: Record<string, number> }> {
+/**
+ * One measurement of `server`; for otpd (`otpdServer`) also the store calls each request caused.
+ * `profileAs`: with `--cpu-prof`, the row whose measured window each otpd process profiles (started
+ * under bench/lib/profile-window.mjs), printed and kept under that name.
+ */
+async function measureServer(otpdServer: boolean, server: ServerProcess, spec: LoadSpec, profileAs?: string): Promise<{ measurement: Measurement; storeCalls?: Record<string, number> }> {
   // For otpd, the store calls each request caused: the same work per request on one process and on two
   // workers shows that the workers do not wait on each other.
   let first = new Map<string, number>();
   const calls = new Map<string, number>();
+  let profiled: number[] = [];
   const around = otpdServer
     ? {
         before: async () => {
           // What the warm-up queued is done before the measured run starts.
           await settle(server);
           first = await storeCallCounts(server.url);
+          if (profileAs !== undefined) profiled = toggleProfiles(server.pid);
         },
         after: async () => {
+          // The profile ends with the load: the sampler itself would keep the server from falling quiet.
+          if (profileAs !== undefined) await collectProfiles(profiled, profileAs);
           // Counted once the answers are out and what they queued has run (the outbox, audit batches).
           await settle(server);
           for (const [operation, count] of await storeCallCounts(server.url)) calls.set(operation, count - (first.get(operation) ?? 0));
@@ -249,9 +265,7 @@ async function otpd(target: OtpdTarget): Promise<void> {
     await otpd.setUp();
     // Checks of a wrong code: each pooled verification takes 19 of them before it would lock (maxAttempts 20).
     const wrongPool = wanted(ids[1]!) ? await otpd.verificationPool(Math.ceil(poolSize(20_000, target.workers) / 19), { maxAttempts: 20 }) : [];
-    const profileDir = join(ROOT, 'bench', 'results', 'profiles', target.label);
-    if (options.profile) rmSync(profileDir, { recursive: true, force: true });
-    const server = await otpd.start(options.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
+    const server = await otpd.start(options.profile ? ['--import', join(ROOT, 'bench', 'lib', 'profile-window.mjs')] : [], options.profile ? { BENCH_PROFILE_DIR: PROFILES } : {});
     // Whatever setup queued that this process did not send yet is sent before anything is measured.
     await settle(server);
     const key = bearer(otpd);
@@ -348,22 +362,47 @@ async function otpd(target: OtpdTarget): Promise<void> {
   } finally {
     await otpd.close();
   }
-  if (options.profile) printProfile(join(ROOT, 'bench', 'results', 'profiles', target.label));
 }
 
-function printProfile(dir: string): void {
-  let files: string[];
-  try {
-    files = readdirSync(dir).filter((name) => name.endsWith('.cpuprofile')).map((name) => join(dir, name));
-  } catch {
-    return;
+/** Starts (or stops) the profiler of every process of the server (the primary and its workers); returns their pids. */
+function toggleProfiles(rootPid: number): number[] {
+  const pids = processTree(rootPid);
+  for (const pid of pids) process.kill(pid, 'SIGUSR2');
+  return pids;
+}
+
+/** Stops the profiles `toggleProfiles` started, waits (at most 30 s) until each is written, names them after the row and prints them. */
+async function collectProfiles(pids: number[], row: string): Promise<void> {
+  const before = new Set(readdirSync(PROFILES));
+  for (const pid of pids) process.kill(pid, 'SIGUSR2');
+  const files: string[] = [];
+  const deadline = Date.now() + 30_000;
+  for (const pid of pids) {
+    let written: string | undefined;
+    while (written === undefined && Date.now() < deadline) {
+      written = readdirSync(PROFILES).find((name) => name.startsWith(`${pid}-`) && name.endsWith('.cpuprofile') && !before.has(name));
+      if (written === undefined) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    if (written === undefined) {
+      log(`    (process ${pid} wrote no profile within 30 s)`);
+      continue;
+    }
+    const named = join(PROFILES, `${row}-${pid}.cpuprofile`);
+    renameSync(join(PROFILES, written), named);
+    files.push(named);
   }
-  if (files.length === 0) return;
+  if (files.length > 0) printProfile(files, row);
+}
+
+function printProfile(files: string[], row: string): void {
   const { total, functions, inclusive } = selfTimes(files);
-  log(`  profile ${dir.slice(ROOT.length)} (${Math.round(total)} ms sampled, whole server life): self time`);
-  for (const f of functions.slice(0, 25)) log(`    ${(f.share * 100).toFixed(1).padStart(5)}%  ${f.name}  ${f.where}`);
+  // Shares of the time the processes were busy: idle samples (waiting for the next request) would dwarf them.
+  const busy = total - (functions.find((f) => f.name === '(idle)')?.selfMs ?? 0);
+  const share = (ms: number) => `${((ms / busy) * 100).toFixed(1).padStart(5)}%`;
+  log(`  profile of ${row}'s measured run (${Math.round(busy)} ms busy of ${Math.round(total)} ms sampled, ${files.length} process${files.length === 1 ? '' : 'es'}; ${relative(ROOT, PROFILES)}/${row}-PID.cpuprofile): self time, share of busy`);
+  for (const f of functions.filter((f) => f.name !== '(idle)').slice(0, 25)) log(`    ${share(f.selfMs)}  ${f.name}  ${f.where}`);
   log('  with callees (otpd code):');
-  for (const f of inclusive.filter((f) => f.where.startsWith('dist/')).slice(0, 25)) log(`    ${(f.share * 100).toFixed(1).padStart(5)}%  ${f.name}  ${f.where}`);
+  for (const f of inclusive.filter((f) => f.where.startsWith('dist/')).slice(0, 25)) log(`    ${share(f.selfMs)}  ${f.name}  ${f.where}`);
 }
 
 /** A code of the same length that is certainly not the right one. */

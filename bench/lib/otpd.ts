@@ -110,14 +110,14 @@ export class OtpdUnderTest {
     this.apiKey = created.apiKey;
   }
 
-  /** `nodeArgs`: for profiling (`--cpu-prof --cpu-prof-dir=DIR`). */
-  async start(nodeArgs: string[] = []): Promise<ServerProcess> {
+  /** `nodeArgs` and `env`: for profiling (`--import bench/lib/profile-window.mjs` and its BENCH_PROFILE_DIR). */
+  async start(nodeArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
     const port = await freePort();
     const args = [...nodeArgs, 'dist/cli/index.js', 'serve', ...(this.target.workers > 1 ? ['--workers', String(this.target.workers)] : [])];
     this.server = await startProcess({
       name: `otpd (${this.target.label})`,
       args,
-      env: { ...this.env, OTPD_PORT: String(port) },
+      env: { ...this.env, ...env, OTPD_PORT: String(port) },
       url: `http://127.0.0.1:${port}`,
       readyPath: '/healthz',
       cwd: this.root,
