@@ -10,9 +10,8 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     const { openRedisStore } = await import('./redis/index.js');
     return openRedisStore(options);
   }
-  // On a thread of its own: better-sqlite3's statements and commits would otherwise run on the event loop.
-  const { openSqliteThreadStore } = await import('./sqlite/thread.js');
-  return openSqliteThreadStore({ path: options.path });
+  const { openSqliteStore } = await import('./sqlite/index.js');
+  return openSqliteStore(options);
 }
 
 export type { Store } from './store.js';
