@@ -45,13 +45,13 @@ const MAX_DATE_MS = 8.64e15;
 let cachedDay = Number.NaN;
 let cachedDayPrefix = '';
 
-function twoDigits(value: number): string {
-  return value < 10 ? `0${value}` : `${value}`;
-}
+/** `00`…`99` and `000`…`999`, made once: a number turned into text in a busy server misses V8's small cache of such strings. */
+const TWO_DIGITS = Array.from({ length: 100 }, (_, value) => String(value).padStart(2, '0'));
+const THREE_DIGITS = Array.from({ length: 1000 }, (_, value) => String(value).padStart(3, '0'));
 
 /**
- * `new Date(ms).toISOString()`, the same text, at a fraction of its cost (it ran three times for every
- * answer): the date part is made by toISOString once per day, the time of day by arithmetic.
+ * `new Date(ms).toISOString()`, the same text, at a fraction of its cost (it runs three times for every
+ * answer): the date part is made by toISOString once per day, the time of day from the tables above.
  */
 export function isoTime(ms: number): string {
   // Fractions, NaN and times a Date cannot hold take the original path (and its RangeError).
@@ -63,9 +63,8 @@ export function isoTime(ms: number): string {
     cachedDay = day;
   }
   const time = ms - day * DAY_MS;
-  const millis = time % 1000;
   const seconds = Math.floor(time / 1000);
-  return `${cachedDayPrefix}${twoDigits(Math.floor(seconds / 3600))}:${twoDigits(Math.floor(seconds / 60) % 60)}:${twoDigits(seconds % 60)}.${millis < 10 ? '00' : millis < 100 ? '0' : ''}${millis}Z`;
+  return `${cachedDayPrefix}${TWO_DIGITS[Math.floor(seconds / 3600)]}:${TWO_DIGITS[Math.floor(seconds / 60) % 60]}:${TWO_DIGITS[seconds % 60]}.${THREE_DIGITS[time % 1000]}Z`;
 }
 
 export function verificationView(record: VerificationRecord): VerificationView {
