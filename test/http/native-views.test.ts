@@ -18,12 +18,16 @@ describe('isoTime', () => {
     const from = Date.UTC(1900, 0, 1);
     const span = Date.UTC(2200, 0, 1) - from;
     // A fixed linear congruential sequence: the same times every run, days far apart and close together.
+    // Math.imul keeps the product exact; a plain `*` past 2^53 rounds, and the sequence then repeats after ~16,000.
     let state = 12345;
+    const seen = new Set<number>();
     for (let i = 0; i < 200_000; i++) {
-      state = (state * 1103515245 + 12345) % 2 ** 31;
+      state = (Math.imul(state, 1103515245) + 12345) & 0x7fffffff;
+      seen.add(state);
       const ms = from + Math.floor((state / 2 ** 31) * span);
       assert.equal(isoTime(ms), new Date(ms).toISOString());
     }
+    assert.equal(seen.size, 200_000, 'every time is a different one');
   });
 
   it('takes the original path for what is not a whole millisecond or a Date cannot hold', () => {
