@@ -1,12 +1,14 @@
 /**
- * What an Ed25519 receipt signature costs the event loop, three ways, with turns of 50 as a busy server
- * has them: inline on the loop (the baseline: the signature's own CPU), on libuv's thread pool (node's
- * `sign` with a callback, one job per signature), and on the signing thread (src/core/signing-thread.ts,
- * 16 to a message). Prints, per signature, the event-loop thread's CPU, the process's CPU (every thread)
+ * What an Ed25519 receipt signature costs the event loop, four ways, with turns of 50 as a busy server
+ * has them: inline on the loop through node:crypto (OpenSSL) and through src/core/ed25519.js (libsodium
+ * where sodium-native loads: the baseline, the signature's own CPU as otpd signs a lone one), on libuv's
+ * thread pool (node's `sign` with a callback, one job per signature, otpd's fallback), and on the signing
+ * thread (src/core/signing-thread.ts, 16 to a message, signing through src/core/ed25519.js). Prints, per signature, the event-loop thread's CPU, the process's CPU (every thread)
  * and the wall time, each mode's runs alternating so the machine's drift falls on all three.
  * `node --import tsx bench/signing-micro.ts [N signatures per run: 1000–1000000] [rounds: 1–20]`
  */
 import { randomBytes, sign } from 'node:crypto';
+import { ed25519Implementation, signEd25519 } from '../src/core/ed25519.js';
 import { ed25519FromSeed } from '../src/core/jws.js';
 import { SigningThread, type SignRequest } from '../src/core/signing-thread.js';
 import { cpuSince, cpuSnapshot } from './lib/processes.js';
@@ -33,7 +35,8 @@ const thread = new SigningThread(() => {
 
 type Mode = (turn: string[]) => Promise<unknown>;
 const modes: Record<string, Mode> = {
-  inline: async (turn) => turn.map((input) => sign(null, Buffer.from(input, 'ascii'), privateKey).toString('base64url')),
+  inline: async (turn) => turn.map((input) => signEd25519(Buffer.from(input, 'ascii'), privateKey).toString('base64url')),
+  'node:crypto inline': async (turn) => turn.map((input) => sign(null, Buffer.from(input, 'ascii'), privateKey).toString('base64url')),
   'thread pool': (turn) =>
     Promise.all(turn.map((input) => new Promise<string>((resolve, reject) => sign(null, Buffer.from(input, 'ascii'), privateKey, (error, signature) => (error ? reject(error) : resolve(signature.toString('base64url'))))))),
   'signing thread': (turn) => {
@@ -66,10 +69,10 @@ for (let round = 0; round < rounds; round++) for (const [name, mode] of Object.e
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const inlineLoop = median(results.get('inline')!.map(([loop]) => loop));
-console.log(`${count} Ed25519 signatures per run, ${TURN} per event-loop turn, ${rounds} alternating rounds (median; µs per signature):`);
-console.log(`${'mode'.padEnd(16)} ${'loop'.padStart(7)} ${'process'.padStart(8)} ${'wall'.padStart(7)}   loop × inline`);
+console.log(`${count} Ed25519 signatures per run, ${TURN} per event-loop turn, ${rounds} alternating rounds (median; µs per signature); otpd signs through ${ed25519Implementation}:`);
+console.log(`${'mode'.padEnd(18)} ${'loop'.padStart(7)} ${'process'.padStart(8)} ${'wall'.padStart(7)}   loop × inline`);
 for (const [name, runs] of results) {
   const [loop, cpu, wall] = [0, 1, 2].map((k) => median(runs.map((r) => r[k]!)));
-  console.log(`${name.padEnd(16)} ${loop!.toFixed(1).padStart(7)} ${cpu!.toFixed(1).padStart(8)} ${wall!.toFixed(1).padStart(7)}   ${(loop! / inlineLoop).toFixed(2)}`);
+  console.log(`${name.padEnd(18)} ${loop!.toFixed(1).padStart(7)} ${cpu!.toFixed(1).padStart(8)} ${wall!.toFixed(1).padStart(7)}   ${(loop! / inlineLoop).toFixed(2)}`);
 }
 await thread.stop();

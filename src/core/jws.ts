@@ -1,4 +1,5 @@
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { signEd25519 } from './ed25519.js';
 import { SigningThread, type SignRequest } from './signing-thread.js';
 
 /**
@@ -83,7 +84,7 @@ function signAsked(): void {
   if (turn.length === 1 && pooledInFlight === 0 && signingThread.inFlight === 0) {
     const [only] = turn as [SignRequest];
     try {
-      only.resolve(sign(null, Buffer.from(only.input, 'ascii'), only.privateKey).toString('base64url'));
+      only.resolve(signEd25519(Buffer.from(only.input, 'ascii'), only.privateKey).toString('base64url'));
     } catch (error) {
       only.reject(error);
     }

@@ -7,8 +7,8 @@
  * TypeScript loader under tsx, and the built server has none, so this file runs as it is from src/ and
  * from dist/ (scripts/copy-assets.mjs copies it).
  */
-import { sign } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
+import { signEd25519 } from './ed25519.js';
 
 const port = /** @type {import('node:worker_threads').MessagePort} */ (parentPort);
 
@@ -28,8 +28,7 @@ function signAll({ id, keys: sent, items }) {
     const key = keys.get(number);
     if (!key) return { error: `the signing thread was not sent key ${number}` };
     try {
-      // Ed25519 hashes internally: node's sign takes no digest algorithm for it (null).
-      return sign(null, Buffer.from(input, 'ascii'), key).toString('base64url');
+      return signEd25519(Buffer.from(input, 'ascii'), key).toString('base64url');
     } catch (error) {
       return { error: error instanceof Error ? error.message : String(error) };
     }

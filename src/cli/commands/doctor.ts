@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Command } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../../config.js';
+import { ed25519Implementation } from '../../core/ed25519.js';
 import { openStoreFor } from '../../server.js';
 import { loadMigrations } from '../../store/sqlite/migrate.js';
 import type { Store } from '../../store/store.js';
@@ -57,6 +58,12 @@ function checkNode(findings: Findings): void {
   const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
   const fits = major > MIN_NODE[0] || (major === MIN_NODE[0] && minor >= MIN_NODE[1]);
   findings.add('node', fits ? 'ok' : 'fail', fits ? `Node.js ${process.versions.node}` : `Node.js ${process.versions.node} is older than ${MIN_NODE.join('.')}, which otpd needs`);
+}
+
+/** Who signs the approval receipts: libsodium when the optional addon loaded, node:crypto (same signatures, twice the CPU) otherwise. */
+function checkSigning(findings: Findings): void {
+  if (ed25519Implementation === 'libsodium') findings.add('receipt signing', 'ok', 'Ed25519 receipts are signed by libsodium (sodium-native)');
+  else findings.add('receipt signing', 'warn', 'Ed25519 receipts are signed by node:crypto: the optional sodium-native addon is not installed or has no build for this platform; receipts are the same, each costs about twice the CPU (docs/audit-and-events.md)');
 }
 
 /**
@@ -205,6 +212,7 @@ function checkProduction(findings: Findings, config: Config): void {
 export async function runDoctor(env: NodeJS.ProcessEnv = process.env): Promise<Finding[]> {
   const findings = new Findings();
   checkNode(findings);
+  checkSigning(findings);
   const config = checkConfig(findings, env);
   if (!config) return findings.list;
   checkSensitiveFiles(findings, env, config);
