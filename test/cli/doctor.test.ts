@@ -44,7 +44,7 @@ describe('otpd doctor', () => {
     assert.equal((await runCli(['apps', 'create', 'shop'], env)).code, 0);
     const healthy = await doctor(env);
     assert.equal(healthy.code, 0, JSON.stringify(healthy.report));
-    for (const check of ['configuration', 'store', 'migrations', 'providers', 'receipt signing']) {
+    for (const check of ['configuration', 'store', 'migrations', 'providers', 'receipts']) {
       assert.ok(healthy.report.findings.some((f) => f.check === check && f.status === 'ok'), `${check} not ok: ${JSON.stringify(healthy.report)}`);
     }
     assert.equal((await runCli(['apps', 'update', 'shop', '--set', 'deliveryProvider=twilio-main'], env)).code, 0);

@@ -62,8 +62,8 @@ function checkNode(findings: Findings): void {
 
 /** Who signs the approval receipts: libsodium when the optional addon loaded, node:crypto (same signatures, twice the CPU) otherwise. */
 function checkSigning(findings: Findings): void {
-  if (ed25519Implementation === 'libsodium') findings.add('receipt signing', 'ok', 'Ed25519 receipts are signed by libsodium (sodium-native)');
-  else findings.add('receipt signing', 'warn', 'Ed25519 receipts are signed by node:crypto: the optional sodium-native addon is not installed or has no build for this platform; receipts are the same, each costs about twice the CPU (docs/audit-and-events.md)');
+  if (ed25519Implementation === 'libsodium') findings.add('receipts', 'ok', 'Ed25519 receipts are signed by libsodium (sodium-native)');
+  else findings.add('receipts', 'warn', 'Ed25519 receipts are signed by node:crypto: the optional sodium-native addon is not installed or has no build for this platform; receipts are the same, each costs about twice the CPU (docs/audit-and-events.md)');
 }
 
 /**
