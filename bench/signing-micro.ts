@@ -1,10 +1,11 @@
 /**
  * What an Ed25519 receipt signature costs the event loop, four ways, with turns of 50 as a busy server
- * has them: inline on the loop through node:crypto (OpenSSL) and through src/core/ed25519.js (libsodium
- * where sodium-native loads: the baseline, the signature's own CPU as otpd signs a lone one), on libuv's
- * thread pool (node's `sign` with a callback, one job per signature, otpd's fallback), and on the signing
- * thread (src/core/signing-thread.ts, 16 to a message, signing through src/core/ed25519.js). Prints, per signature, the event-loop thread's CPU, the process's CPU (every thread)
- * and the wall time, each mode's runs alternating so the machine's drift falls on all three.
+ * has them: inline on the loop through src/core/ed25519.js (libsodium where sodium-native loads, as otpd
+ * signs a lone receipt: the baseline, the signature's own CPU) and through node:crypto (OpenSSL), on
+ * libuv's thread pool (node's `sign` with a callback, one job per signature, otpd's fallback), and on the
+ * signing thread (src/core/signing-thread.ts, 16 to a message, signing through src/core/ed25519.js).
+ * Prints, per signature, the event-loop thread's CPU, the process's CPU (every thread) and the wall time,
+ * each mode's runs alternating so the machine's drift falls on all four.
  * `node --import tsx bench/signing-micro.ts [N signatures per run: 1000–1000000] [rounds: 1–20]`
  */
 import { randomBytes, sign } from 'node:crypto';

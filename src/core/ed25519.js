@@ -32,7 +32,7 @@ function loadSodium() {
   }
 }
 
-/** Which implementation signs in this process (`otpd doctor`-style diagnostics and tests). */
+/** Which implementation signs in this process (`otpd doctor` reports it). */
 export const ed25519Implementation = sodium ? 'libsodium' : 'node:crypto';
 
 /**

@@ -25,6 +25,7 @@ const RFC8032_VECTORS: [string, string, string][] = [
 ];
 
 const MODULE = new URL('../../src/core/ed25519.js', import.meta.url).href;
+const JWS_MODULE = new URL('../../src/core/jws.js', import.meta.url).href;
 
 /**
  * Runs src/core/ed25519.js in a child process where `sodium-native` cannot be required, as on a platform
@@ -39,16 +40,12 @@ function signWithoutSodium(vectors: [string, string][]): { implementation: strin
       if (request === 'sodium-native') throw Object.assign(new Error('no build for this platform'), { code: 'MODULE_NOT_FOUND' });
       return resolve.call(this, request, ...rest);
     };
-    const { createPrivateKey } = await import('node:crypto');
     const { ed25519Implementation, signEd25519 } = await import(${JSON.stringify(MODULE)});
-    const prefix = Buffer.from('302e020100300506032b657004220420', 'hex');
-    const vectors = ${JSON.stringify(vectors)};
-    const signatures = vectors.map(([seed, message]) => {
-      const key = createPrivateKey({ key: Buffer.concat([prefix, Buffer.from(seed, 'hex')]), format: 'der', type: 'pkcs8' });
-      return signEd25519(Buffer.from(message, 'hex'), key).toString('hex');
-    });
+    const { ed25519FromSeed } = await import(${JSON.stringify(JWS_MODULE)});
+    const signatures = ${JSON.stringify(vectors)}.map(([seed, message]) =>
+      signEd25519(Buffer.from(message, 'hex'), ed25519FromSeed(Buffer.from(seed, 'hex')).privateKey).toString('hex'));
     process.stdout.write(JSON.stringify({ implementation: ed25519Implementation, signatures }));`;
-  const output = execFileSync(process.execPath, ['--input-type=module', '--eval', script], { encoding: 'utf8', timeout: 20_000 });
+  const output = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '--eval', script], { encoding: 'utf8', timeout: 20_000 });
   return JSON.parse(output) as { implementation: string; signatures: string[] };
 }
 
