@@ -47,8 +47,9 @@ function headerSegment(kid: string, type: string): string {
 }
 
 /**
- * When to sign off the event loop. An Ed25519 signature is ~20–50 µs of CPU (by machine), more than a
- * whole bare HTTP request, and a one-process server answers every request on its one event-loop thread.
+ * When to sign off the event loop. An Ed25519 signature is ~15–50 µs of CPU (by machine and library,
+ * src/core/ed25519.js), as much as a whole bare HTTP request, and a one-process server answers every
+ * request on its one event-loop thread.
  * So the signatures asked for in one event-loop turn are decided together at its end (`setImmediate`): a
  * lone one, with none under way, is made inline, where the trip to a thread and back would only add
  * latency and CPU (thread wake-ups); the rest go to the signing thread (src/core/signing-thread.ts), a few
